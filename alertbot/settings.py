@@ -1,0 +1,103 @@
+"""Config models (pydantic v2) for `alertbot.yaml` (DESIGN.md §2.2).
+
+Sources and notifiers are maps of NAME → settings whose `kind` selects the settings
+model from the SOURCES/NOTIFIERS registries. Secrets (`${ENV}`, `*_file`) are resolved
+by the loader before validation and held as SecretStr, so they never print.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from .config_types import Duration, SeverityField, Strict
+from .model import Severity
+from .notifiers import NOTIFIERS
+from .notifiers.base import NotifierSettings
+from .sources import SOURCES
+from .sources.base import ConnectionSettings
+
+
+class Defaults(Strict):
+    notify: list[str] = Field(default_factory=lambda: ["console"])
+    repeat: Duration = 4 * 3600.0
+    severity: SeverityField = Severity.warning
+    inhibit_grace: Duration = 10.0
+    dedup_window: Duration = 24 * 3600.0
+    forget_after: Duration = 24 * 3600.0
+
+
+class HttpSettings(Strict):
+    listen: str = "127.0.0.1:9464"
+
+
+class Matcher(Strict):
+    """`label: value` equality, `label=~regex` via `regex: true`, or `!=` via `negate`."""
+
+    name: str
+    value: str
+    regex: bool = False
+    negate: bool = False
+
+
+class StaticSilence(Strict):
+    """A silence from the config: fixed window (`starts`/`ends`) or `cron` + `duration`."""
+
+    matchers: dict[str, str] = Field(min_length=1)
+    starts: str | None = None
+    ends: str | None = None
+    cron: str | None = None
+    duration: Duration | None = None
+    timezone: str = "UTC"
+    comment: str = ""
+
+
+class Retention(Strict):
+    notify_log: Duration = 30 * 86400.0
+    outbox_dead: Duration = 30 * 86400.0
+    silences_expired: Duration = 7 * 86400.0
+    instances_resolved: Duration = 86400.0
+    emitted: Duration = 90 * 86400.0
+
+
+class Config(Strict):
+    state_dir: str = "./state"
+    rules: list[str] = Field(default_factory=lambda: ["rules/"])
+    defaults: Defaults = Defaults()
+    sources: dict[str, ConnectionSettings] = Field(default_factory=dict)
+    notifiers: dict[str, NotifierSettings] = Field(
+        default_factory=lambda: {"console": NOTIFIERS["console"].settings(kind="console")})
+    http: HttpSettings = HttpSettings()
+    silences: list[StaticSilence] = Field(default_factory=list)
+    retention: Retention = Retention()
+    max_retry_age: Duration = 24 * 3600.0
+    heartbeat_url: str | None = None
+    heartbeat_interval: Duration = 60.0
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _sources_by_kind(cls, value: Any) -> Any:
+        return _by_kind(value, {k: v.settings for k, v in SOURCES.items()}, "source")
+
+    @field_validator("notifiers", mode="before")
+    @classmethod
+    def _notifiers_by_kind(cls, value: Any) -> Any:
+        return _by_kind(value, {k: v.settings for k, v in NOTIFIERS.items()}, "notifier")
+
+
+def _by_kind(value: Any, models: dict[str, Any], what: str) -> Any:
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for name, block in value.items():
+        if isinstance(block, dict):
+            kind = block.get("kind")
+            if kind not in models:
+                raise ValueError(
+                    f"{what} {name!r}: unknown kind {kind!r}; expected one of "
+                    + ", ".join(sorted(models)))
+            out[name] = models[kind].model_validate(block)
+        else:
+            out[name] = block
+    return out
