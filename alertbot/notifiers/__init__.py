@@ -11,8 +11,12 @@ from .base import NotifierKind
 from .settings import ConsoleSettings, SlackSettings, TelegramSettings, WebhookSettings
 
 NOTIFIERS: dict[str, NotifierKind] = {
-    "console": NotifierKind("console", ConsoleSettings, doc="one line per notification"),
-    "telegram": NotifierKind("telegram", TelegramSettings, doc="Telegram Bot API"),
-    "slack": NotifierKind("slack", SlackSettings, doc="Slack incoming webhook"),
-    "webhook": NotifierKind("webhook", WebhookSettings, doc="signed HTTP POST"),
+    "console": NotifierKind("console", ConsoleSettings, "alertbot.notifiers.console:build",
+                            "one line per notification"),
+    "telegram": NotifierKind("telegram", TelegramSettings, "alertbot.notifiers.telegram:build",
+                             "Telegram Bot API"),
+    "slack": NotifierKind("slack", SlackSettings, "alertbot.notifiers.slack:build",
+                          "Slack incoming webhook"),
+    "webhook": NotifierKind("webhook", WebhookSettings, "alertbot.notifiers.webhook:build",
+                            "signed HTTP POST"),
 }
