@@ -7,6 +7,10 @@ by the loader before validation and held as SecretStr, so they never print.
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -101,3 +105,63 @@ def _by_kind(value: Any, models: dict[str, Any], what: str) -> Any:
         else:
             out[name] = block
     return out
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SecretProblem = tuple[tuple[Any, ...], str]
+
+
+def resolve_secrets(data: Any, environ: Mapping[str, str], base_dir: Path,
+                    path: tuple[Any, ...] = ()) -> tuple[Any, list[SecretProblem]]:
+    """Substitute `${VAR}` in string values and turn `NAME_file: PATH` into `NAME: <content>`.
+
+    Returns the new data and (data path, message) problems. Messages name the variable
+    or file, never a value: a missing variable is an error, never an empty string.
+    """
+    problems: list[SecretProblem] = []
+    if isinstance(data, dict):
+        out: dict[Any, Any] = {}
+        for key, value in data.items():
+            sub = (*path, key)
+            if isinstance(key, str) and key.endswith("_file") and isinstance(value, str):
+                target = key[: -len("_file")]
+                if target in data:
+                    problems.append((sub, f"give either `{target}` or `{key}`, not both"))
+                    continue
+                content, err = _read_secret(value, environ, base_dir)
+                if err:
+                    problems.append((sub, err))
+                else:
+                    out[target] = content
+                continue
+            out[key], more = resolve_secrets(value, environ, base_dir, sub)
+            problems.extend(more)
+        return out, problems
+    if isinstance(data, list):
+        items = []
+        for i, value in enumerate(data):
+            item, more = resolve_secrets(value, environ, base_dir, (*path, i))
+            items.append(item)
+            problems.extend(more)
+        return items, problems
+    if isinstance(data, str) and "${" in data:
+        missing = [m for m in _ENV_REF.findall(data) if m not in environ]
+        if missing:
+            names = ", ".join(f"${{{m}}}" for m in missing)
+            return data, [(path, f"environment variable {names} is not set")]
+        return _ENV_REF.sub(lambda m: environ[m.group(1)], data), []
+    return data, []
+
+
+def _read_secret(raw: str, environ: Mapping[str, str],
+                 base_dir: Path) -> tuple[str, str | None]:
+    name, problems = resolve_secrets(raw, environ, base_dir)
+    if problems:
+        return "", problems[0][1]
+    file = Path(os.path.expanduser(name))
+    if not file.is_absolute():
+        file = base_dir / file
+    try:
+        return file.read_text(encoding="utf-8").rstrip("\r\n"), None
+    except OSError as exc:
+        return "", f"cannot read secret file {str(file)!r}: {exc.strerror or exc}"

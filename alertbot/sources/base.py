@@ -4,20 +4,29 @@ A source kind is data (`SourceKind`): `check` uses it to validate rules (event n
 field names, literal coercion), `parse()` uses the same field types to coerce wire
 values, and `docs/events.md` is written from it. The shared connection settings of
 DESIGN.md §2.2 live in `ConnectionSettings`, the base of every kind's settings model.
-The reconnect runner and the runtime source protocol are added here by the source-seam
-work; this part is the declarative seam the rule language depends on.
+The second half is the runtime seam every WebSocket watcher implements: `SourceContext`
+(what the runner gives a source), `Session` (one live connection), `Parsed` (what a
+pure `parse()` returns), `Poll` and the `WebSocketSource` base class. The reconnect
+loop that drives it lives in `runner.py`; a source never touches the engine directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+import ssl
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import Field
 
+from ..clock import Clock
 from ..config_types import Duration, Strict
+from ..errors import SourceError
+from ..metrics import Metrics
+from ..store import StateStore
 
 FieldType = Literal["str", "number", "decimal", "int", "bool", "list", "object"]
 
@@ -142,3 +151,157 @@ class SourceKind:
 
     def event_types(self) -> list[str]:
         return [e.type for e in self.events] + [e.type for e in COMMON_EVENTS]
+
+
+# -- runtime seam ----------------------------------------------------------------------
+
+RequestId = str | int
+ConnectionState = Literal["connecting", "connected", "disconnected"]
+
+
+class SourceContext(Protocol):
+    """What the runner hands a source: identity, clock, metrics, store and two outlets.
+
+    `emit` turns (type, data) into an Event stamped with `clock.now()` (the receive
+    time) under the source's configured name; `error` emits a `source_error` event,
+    logs it and counts it (`source_errors_total{source,kind}`).
+    """
+
+    # Read-only members, so any object with these attributes conforms (e.g. one whose
+    # `metrics` is a RecordingMetrics).
+    @property
+    def name(self) -> str: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def store(self) -> StateStore | None: ...
+    @property
+    def log(self) -> logging.Logger: ...
+
+    def emit(self, etype: str, data: Mapping[str, Any]) -> None: ...
+    def error(self, kind: str, message: str) -> None: ...
+
+
+class Session(Protocol):
+    """One live connection, given to `on_connect` and polls (and kept in `source.session`).
+
+    `request` sends a frame and waits for the reply the source's `parse()` routes back
+    by id through `Parsed.replies` (or `Parsed.failures`). It raises `SourceError` with
+    kind `timeout` when no reply comes within `timeout` seconds, kind `rpc` on a failure
+    reply, kind `closed` when the connection ends first. Several requests may be
+    outstanding at once; one unanswered request never blocks the others. `close` drops
+    the connection on purpose (the runner then reconnects with backoff).
+    """
+
+    url: str
+
+    async def send(self, frame: str | bytes) -> None: ...
+    async def request(self, frame: str | bytes, request_id: RequestId,
+                      timeout: float) -> Any: ...
+    async def close(self, reason: str) -> None: ...
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What one frame meant. Built by a pure `parse()`; acted on by the runner.
+
+    events   — (event type, typed data) to emit, in order.
+    replies  — request id → reply payload, resolves a pending `Session.request`.
+    failures — request id → error message, fails a pending request (SourceError "rpc").
+    send     — frames to send back now (e.g. Kraken: resubscribe one book symbol).
+    errors   — (kind, message) the source survived → `source_error` events.
+    pong     — this frame answers the application ping (`app_ping()`).
+    reconnect — a reason when the protocol requires dropping this connection.
+    """
+
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    replies: dict[RequestId, Any] = field(default_factory=dict)
+    failures: dict[RequestId, str] = field(default_factory=dict)
+    send: list[str | bytes] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    pong: bool = False
+    reconnect: str | None = None
+
+
+PollFn = Callable[["Session"], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """A periodic job run while connected (APScheduler, wall clock).
+
+    Each poll runs independently (a slow one skips its own next run, never another
+    poll's); `at_connect` also runs it right after `on_connect`. A `SourceError` it
+    raises becomes a `source_error` event; the connection stays up.
+    """
+
+    name: str
+    interval: float
+    fn: PollFn
+    at_connect: bool = True
+
+
+class WebSocketSource(ABC):
+    """Base class of every WebSocket watcher; the runner drives it.
+
+    Subclasses set `kind` and implement the pure `subscribe()` and `parse()`; the hooks
+    have working defaults. Per-connection state is reset in `on_disconnect()`, which
+    the runner calls after every connection ends (also one that never got healthy).
+    """
+
+    kind: ClassVar[SourceKind]
+
+    def __init__(self, name: str, settings: ConnectionSettings, ctx: SourceContext) -> None:
+        self.name = name
+        self.settings = settings
+        self.ctx = ctx
+        self.session: Session | None = None   # set by the runner while connected
+
+    async def endpoints(self) -> list[str]:
+        """URLs in failover order; re-evaluated before every connection attempt."""
+        urls = list(getattr(self.settings, "urls", None) or [])
+        url = getattr(self.settings, "url", None)
+        if url and url not in urls:
+            urls.insert(0, url)
+        if not urls:
+            raise SourceError("no url configured", kind="config", retry=False)
+        return urls
+
+    def ssl_context(self, url: str) -> ssl.SSLContext | None:
+        """TLS context for a `wss://` URL (None = library default); may raise SourceError."""
+        return None
+
+    @abstractmethod
+    def subscribe(self) -> list[str]:
+        """Frames to send after every connect. Pure: same output for the same state."""
+
+    @abstractmethod
+    def parse(self, frame: str | bytes) -> Parsed:
+        """Interpret one frame; raise ValueError (only) for a malformed one."""
+
+    def app_ping(self) -> str | None:
+        """Application-level ping frame sent every `ping_interval`, if the protocol has one.
+
+        When set, a frame with `Parsed.pong` must arrive within `pong_timeout` of each
+        ping or the runner reconnects (Kakitu: unanswered ping = dead session).
+        """
+        return None
+
+    async def on_connect(self, session: Session) -> None:
+        """Run once per connection while frames are being read: default sends subscribe().
+
+        Override to await acks (`session.request`), re-register, or catch up. Raising
+        SourceError counts the attempt as failed and reconnects with backoff.
+        """
+        for frame in self.subscribe():
+            await session.send(frame)
+
+    def on_disconnect(self) -> None:
+        """Reset per-connection state (books, pending requests, acks)."""
+        return None
+
+    def polls(self) -> list[Poll]:
+        """Periodic jobs to run while connected."""
+        return []

@@ -1,0 +1,190 @@
+"""End-to-end Kraken feed benchmark (DESIGN.md §4): receive → decode → parse → engine.
+
+The Kraken simulator runs in a child process (so it does not share the measuring event
+loop) and, once a ticker subscription arrives, writes pre-encoded ticker frames for ≤ 10
+symbols as fast as the socket takes them. Two runs over the same feed, same process:
+(a) the raw baseline — a `websockets` receive loop + `orjson.loads` (the fastest decoder
+here); (b) what `alertbot run` does with the frames — the shared `SourceRunner` reading
+the socket, `KrakenSource.parse` (typed events), `Engine.process` with 1,000 threshold
+rules (`above`/`below` on one field, `last`, spread over ≤ 10 symbols so a per-symbol
+loop cannot hide), and the pipeline (`build_pipeline`, dry run) for the alerts. Prints
+frames/s of each and the ratio b/a (target ≥ 0.6).
+
+Usage: `python bench/kraken_feed.py [--frames 200000] [--rules 1000] [--symbols 10]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import sys
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import connect
+
+from alertbot.sources.sim.kraken import PRECISIONS, START_PRICES, KrakenSim
+
+SUBSCRIBE = '{"method":"subscribe","params":{"channel":"ticker","symbol":%s},"req_id":1}'
+_PIPELINE_NOTE = [""]
+
+
+def feed_frames(symbols: list[str], variants: int = 50) -> list[bytes]:
+    """Pre-encoded ticker updates: each symbol rises 0.2 % from its start price and falls
+    back (a triangle, no jumps), so a few rule levels are crossed now and then while most
+    frames change no alert — like a real feed."""
+    frames = []
+    steps = list(range(variants)) + [variants - i for i in range(variants)]
+    for i in steps:
+        for symbol in symbols:
+            start = START_PRICES[symbol]
+            last = round(start * (1 + 0.002 * i / variants), PRECISIONS[symbol][0] + 2)
+            frames.append(orjson.dumps({"channel": "ticker", "type": "update", "data": [{
+                "symbol": symbol, "bid": last, "bid_qty": 1.5, "ask": last, "ask_qty": 2.5,
+                "last": last, "volume": 1234.5, "vwap": start, "low": start * 0.98,
+                "high": start * 1.02, "change": last - start,
+                "change_pct": (last - start) / start * 100}]}))
+    return frames
+
+
+def price_rules(symbols: list[str], count: int) -> list[Any]:
+    """`count` threshold rules (above/below) on `last`, spread evenly over the symbols."""
+    from alertbot.engine.rules import Rule
+    per_symbol = max(1, count // len(symbols))
+    rules = []
+    for i in range(count):
+        symbol = symbols[i % len(symbols)]
+        # Levels spread over ±5 % of the start price: the feed's 0.2 % swing crosses ~2.
+        level = START_PRICES[symbol] * (0.95 + 0.10 * (i // len(symbols)) / per_symbol)
+        op = "above" if i % 2 else "below"
+        rules.append(Rule.model_validate({
+            "id": f"price-{i}", "source": "kraken", "event": "ticker",
+            "where": {"symbol": symbol}, "when": {"field": "last", op: level},
+            "message": "{{ symbol }} at {{ last }}"}))
+    return rules
+
+
+def _serve(pipe: Connection, symbols: list[str], frames: int) -> None:
+    async def main() -> None:
+        async with KrakenSim(walk=False, tick=3600, heartbeat=3600) as sim:
+            pipe.send(sim.url)
+            feed = feed_frames(symbols)
+            while True:
+                sim.flood_on_subscribe = (feed, frames)
+                # Re-arm for the next run once the current one has subscribed.
+                while sim.flood_on_subscribe is not None:
+                    await asyncio.sleep(0.01)
+                    if pipe.poll() and pipe.recv() == "stop":
+                        return
+    asyncio.run(main())
+
+
+async def _receive(url: str, symbols: list[str], frames: int) -> float:
+    """(a): receive `frames` frames as bytes and decode each with orjson; returns seconds."""
+    loads = orjson.loads
+    async with connect(url, compression=None, max_queue=None, ping_interval=None) as ws:
+        await ws.send(SUBSCRIBE % orjson.dumps(symbols).decode())
+        while b'"ticker"' not in await ws.recv(decode=False):
+            pass
+        started = time.perf_counter()
+        for _ in range(frames):
+            loads(await ws.recv(decode=False))
+        return time.perf_counter() - started
+
+
+def _engine_and_pipeline(symbols: list[str], count: int) -> tuple[Any, Any]:
+    from alertbot.clock import SystemClock
+    from alertbot.engine import Engine
+
+    rules = price_rules(symbols, count)
+    engine = Engine(rules, clock=SystemClock())
+    engine.start()
+    try:
+        from alertbot.pipeline import build_pipeline
+        from alertbot.settings import Config
+    except ImportError:
+        return engine, None
+    _PIPELINE_NOTE[0] = " → pipeline (dry run)"
+    return engine, build_pipeline(Config(), rules, store=None, dry_run=True)
+
+
+async def _through_runner(url: str, symbols: list[str], frames: int, count: int) -> float:
+    """(b): the real SourceRunner + KrakenSource, events into Engine (+ pipeline)."""
+    from alertbot.clock import SystemClock
+    from alertbot.metrics import NullMetrics
+    from alertbot.model import Event
+    from alertbot.sources.kraken import KrakenSettings, KrakenSource
+    from alertbot.sources.runner import EventContext, SourceRunner
+
+    engine, pipeline = _engine_and_pipeline(symbols, count)
+    done = asyncio.Event()
+    seen = [0, 0, 0]   # ticker events, alerts, notifications
+    started = [0.0]
+
+    def emit(event: Event) -> None:
+        if event.type != "ticker":
+            return
+        if not seen[0]:
+            started[0] = time.perf_counter()
+        seen[0] += 1
+        alerts = engine.process(event)
+        if alerts:
+            seen[1] += len(alerts)
+            if pipeline is not None:
+                seen[2] += len(pipeline.submit(alerts, event.time))
+        if seen[0] > frames:
+            done.set()
+
+    settings = KrakenSettings.model_validate({
+        "kind": "kraken", "url": url, "ping_interval": 30, "heartbeat_timeout": 60,
+        "channels": {"ticker": {"symbols": symbols}}})
+    ctx = EventContext("kraken", clock=SystemClock(), metrics=NullMetrics(), store=None,
+                       emit=emit)
+    task = asyncio.create_task(SourceRunner(KrakenSource("kraken", settings, ctx)).run())
+    try:
+        await done.wait()
+        elapsed = time.perf_counter() - started[0]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    print(f"(b) produced {seen[1]} alerts, {seen[2]} notifications", file=sys.stderr)
+    return elapsed
+
+
+async def _measure(url: str, symbols: list[str], frames: int, rules: int) -> dict[str, float]:
+    raw_s = await _receive(url, symbols, frames)
+    full_s = await _through_runner(url, symbols, frames, rules)
+    return {"raw": frames / raw_s, "full": frames / full_s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=200_000)
+    parser.add_argument("--rules", type=int, default=1000)
+    parser.add_argument("--symbols", type=int, default=10, choices=range(1, 11))
+    args = parser.parse_args(argv)
+    symbols = list(PRECISIONS)[: args.symbols]
+    parent, child = mp.Pipe()
+    # The feed is longer than the run so the client never waits for the end of it.
+    server = mp.Process(target=_serve, args=(child, symbols, args.frames + 10_000),
+                        daemon=True)
+    server.start()
+    try:
+        url = parent.recv()
+        rates = asyncio.run(_measure(url, symbols, args.frames, args.rules))
+    finally:
+        parent.send("stop")
+        server.join(5)
+    print(f"feed: {args.frames} ticker frames, {len(symbols)} symbols, {args.rules} rules")
+    print(f"(a) raw websockets receive + orjson.loads: {rates['raw']:,.0f} frames/s")
+    print(f"(b) SourceRunner → KrakenSource.parse → Engine.process{_PIPELINE_NOTE[0]}: "
+          f"{rates['full']:,.0f} frames/s")
+    print(f"ratio b/a: {rates['full'] / rates['raw']:.2f} (target ≥ 0.6)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
