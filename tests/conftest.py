@@ -10,7 +10,8 @@ import pytest
 
 from tests.fakes.clock import FakeClock
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# A copy of ../shared/fixtures lives in tests/data/shared so a clean checkout tests alone.
+SHARED = Path(__file__).resolve().parent / "data" / "shared"
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -49,5 +50,5 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def shared_dir() -> Path:
-    """../shared beside the checkout (fixtures and protocol notes)."""
+    """The copy of ../shared (fixtures) kept in tests/data/shared."""
     return SHARED

@@ -37,3 +37,5 @@ class WebhookSettings(NotifierSettings):
     secret: SecretStr | None = None
     format: Literal["alertbot", "alertmanager"] = "alertbot"
     headers: dict[str, str] = Field(default_factory=dict)
+    #: Alertmanager format only: the `externalURL` / `generatorURL` receivers link to.
+    external_url: str = ""

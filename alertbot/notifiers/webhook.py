@@ -88,8 +88,7 @@ class WebhookNotifier:
 
     def body(self, n: Notification) -> bytes:
         if self.settings.format == "alertmanager":
-            obj = alertmanager_body(n, self.name, str(getattr(self.settings,
-                                                              "external_url", "") or ""))
+            obj = alertmanager_body(n, self.name, self.settings.external_url)
         else:
             obj = n.to_json()
         return dumps(obj).encode()

@@ -31,6 +31,10 @@ class DedupStage:
     def decide(self, alert: Alert, notifier: str) -> str | None:
         """None to send; otherwise the reason it is a duplicate."""
         last = self.last(alert.fingerprint, alert.episode, notifier)
+        if last is not None and last.sent_at < alert.starts_at:
+            # An instance dropped after forget_after starts counting episodes again; a
+            # row logged before this episode began belongs to an earlier life of it.
+            last = None
         if alert.status == "resolved":
             if last is None:
                 return "firing never delivered"

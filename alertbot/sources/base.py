@@ -150,7 +150,8 @@ class SourceKind:
         return None
 
     def event_types(self) -> list[str]:
-        return [e.type for e in self.events] + [e.type for e in COMMON_EVENTS]
+        own = [e.type for e in self.events]
+        return own + [e.type for e in COMMON_EVENTS if e.type not in own]
 
 
 # -- runtime seam ----------------------------------------------------------------------

@@ -15,9 +15,9 @@ from alertbot.sources.kraken_book import Book, checksum_text, parse_levels, to_d
 
 _HERE = Path(__file__).resolve()
 FIXTURES = Path(os.environ.get("KRAKEN_FIXTURES", "")) if os.environ.get("KRAKEN_FIXTURES") \
-    else next((p for p in (_HERE.parents[1] / "data" / "kraken",
+    else next((p for p in (_HERE.parents[1] / "data" / "shared" / "fixtures" / "kraken",
                            _HERE.parents[3] / "shared" / "fixtures" / "kraken") if p.is_dir()),
-              _HERE.parents[1] / "data" / "kraken")
+              _HERE.parents[1] / "data" / "shared" / "fixtures" / "kraken")
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared Kraken fixtures absent")
 
 

@@ -30,9 +30,9 @@ from tests.sources.conformance import (
 
 _HERE = Path(__file__).resolve()
 FIXTURES = Path(os.environ["KRAKEN_FIXTURES"]) if os.environ.get("KRAKEN_FIXTURES") \
-    else next((p for p in (_HERE.parents[1] / "data" / "kraken",
+    else next((p for p in (_HERE.parents[1] / "data" / "shared" / "fixtures" / "kraken",
                            _HERE.parents[3] / "shared" / "fixtures" / "kraken") if p.is_dir()),
-              _HERE.parents[1] / "data" / "kraken")
+              _HERE.parents[1] / "data" / "shared" / "fixtures" / "kraken")
 SYMBOLS = ["BTC/USD", "ETH/USD", "SOL/USD"]
 FAST = {"ping_interval": 0.2, "pong_timeout": 0.2, "heartbeat_timeout": 0.3,
         "open_timeout": 2, "healthy_after": 0.05,
