@@ -34,7 +34,7 @@ class PrometheusMetrics:
         entry = self._metrics.get(name)
         names = tuple(sorted(labels))
         if entry is None:
-            full = PREFIX + name
+            full = name if name.startswith(PREFIX) else PREFIX + name
             doc = name.replace("_", " ")
             metric: Any
             if kind == "counter":

@@ -376,6 +376,8 @@ class KakituSource(WebSocketSource):
             self.topics.get("confirmation", {}).get("accounts") or [])
         self.watched: set[str] = {normalize_account(a) for a in configured
                                   if validate_account(a) is None}
+        # What the config names stays watched whatever a reload does to the rules.
+        self.configured_accounts = frozenset(self.watched)
         self._state: CatchupState | None = None
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._lock = asyncio.Lock()

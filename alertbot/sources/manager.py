@@ -62,7 +62,7 @@ class SourceManager:
         self._classes = SOURCE_CLASSES if classes is None else classes
         self._rng = rng or random.Random()
         self._scheduler: AsyncIOScheduler | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self.runners: dict[str, SourceRunner] = {}
         self._stopped = asyncio.Event()
         self.missing: dict[str, str] = {}       # name → why it cannot run
@@ -86,6 +86,32 @@ class SourceManager:
             return
         self.runners[name] = SourceRunner(source, rng=random.Random(self._rng.random()))
 
+    async def replace(self, name: str, settings: ConnectionSettings | None,
+                      prepare: Callable[[WebSocketSource], None] | None = None) -> None:
+        """Hot reload: stop source `name` if it runs; with `settings`, build and start it
+        afresh (`prepare` sees the new source before it connects)."""
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.runners.pop(name, None)
+        self.missing.pop(name, None)
+        if settings is None:
+            return
+        self._build(name, settings)
+        runner = self.runners.get(name)
+        if runner is None:
+            if name in self.missing:
+                EventContext(name, clock=self.clock, metrics=self.metrics, store=self.store,
+                             emit=self._emit).error("config", "source cannot run: "
+                                                    + self.missing[name])
+            return
+        if prepare is not None:
+            prepare(runner.source)
+        if self._scheduler is not None and not self._stopped.is_set():
+            runner.attach_scheduler(self._scheduler)
+            self._tasks[name] = asyncio.create_task(self._keep(runner), name=f"source:{name}")
+
     def states(self) -> dict[str, ConnectionState]:
         """Announced connection state of every configured runnable source."""
         out: dict[str, ConnectionState] = {n: r.state for n, r in self.runners.items()}
@@ -101,11 +127,11 @@ class SourceManager:
         for name, why in self.missing.items():
             EventContext(name, clock=self.clock, metrics=self.metrics, store=self.store,
                          emit=self._emit).error("config", f"source cannot run: {why}")
-        self._tasks = [asyncio.create_task(self._keep(r), name=f"source:{n}")
-                       for n, r in self.runners.items()]
+        self._tasks = {n: asyncio.create_task(self._keep(r), name=f"source:{n}")
+                       for n, r in self.runners.items()}
         try:
             # Runners only end when stopped; with none configured, wait for stop() too.
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
             await self._stopped.wait()
         finally:
             await self.stop()
@@ -124,7 +150,7 @@ class SourceManager:
     async def stop(self) -> None:
         """Cancel every runner (closing its connection) and stop the poll scheduler."""
         self._stopped.set()
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = list(self._tasks.values()), {}
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

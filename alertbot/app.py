@@ -1,0 +1,256 @@
+"""The service behind `alertbot run`: every part wired together, started and stopped.
+
+`Service` owns the state store, the engine and pipeline (through `Runtime`), the event
+pump, the delivery worker and its notifiers, the source manager, the self-watch (the
+built-in `alertbot` source, readiness, heartbeat), the ops HTTP endpoint, housekeeping
+and hot reload (`reload.py`). Start-up order makes sure nothing is lost: state is
+restored before any source connects; shutdown stops the sources first, evaluates what
+is queued, then gives the outbox a bounded time to drain — whatever is left stays in
+SQLite for the next start. Nothing here evaluates or delivers itself: it only wires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .clock import Clock, SystemClock
+from .engine import Engine
+from .httpserver import OpsServer, Probe
+from .loader import Loaded
+from .metrics import Metrics
+from .model import Alert
+from .notifiers import NOTIFIERS
+from .notifiers.base import Notifier
+from .notifiers.http import NotifierContext
+from .pipeline import build_pipeline, dedup_windows
+from .pipeline.delivery import DeliveryWorker
+from .prommetrics import PrometheusMetrics
+from .pump import EventPump
+from .runtime import Runtime
+from .sources.base import ConnectionSettings, WebSocketSource
+from .sources.interest import Interest, apply_interest, rule_interest
+from .sources.manager import SourceManager
+from .store import SQLiteStore
+from .watchdog import ALIVE_WITHIN, BACKLOG_INTERVAL, SELF_KIND, SelfWatch, every
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "alertbot.db"
+PRUNE_INTERVAL = 3600.0
+
+
+@dataclass
+class Options:
+    """Knobs for tests, the demo and benchmarks; defaults are what `run` uses."""
+
+    clock: Clock = field(default_factory=SystemClock)
+    metrics: Metrics | None = None
+    transport: httpx.AsyncBaseTransport | None = None   # notifiers' and heartbeat's HTTP
+    listen: str | None = None            # overrides http.listen ("" = no ops endpoint)
+    state_dir: Path | None = None        # overrides config state_dir
+    drain_timeout: float = 10.0          # shutdown: how long the outbox may drain
+    watch_files: bool = True             # hot reload on file change
+    source_classes: dict[str, str] | None = None
+    notifiers: Mapping[str, Notifier] | None = None     # prebuilt (tests)
+
+
+class Service:
+    def __init__(self, loaded: Loaded, options: Options | None = None) -> None:
+        self.loaded = loaded
+        self.options = opts = options or Options()
+        self.clock = opts.clock
+        self.metrics: Metrics = opts.metrics or PrometheusMetrics()
+        config = loaded.config
+        state_dir = opts.state_dir or (loaded.base_dir / config.state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = SQLiteStore(state_dir / DB_NAME)
+        self_name = next((n for n, s in config.sources.items() if s.kind == SELF_KIND), None)
+        self.watch = SelfWatch(name=self_name, clock=self.clock, put=self._put,
+                               self_rules=self._self_rules(loaded))
+        self.engine = Engine(loaded.rules, clock=self.clock, defaults=config.defaults,
+                             store=self.store, metrics=self.metrics)
+        self.pipeline = build_pipeline(config, loaded.rules, store=self.store,
+                                       clock=self.clock, metrics=self.metrics)
+        self.runtime = Runtime(self.engine, self.pipeline, clock=self.clock,
+                               on_notifications=self._on_notifications)
+        self.pump = EventPump(self.runtime, clock=self.clock, metrics=self.metrics)
+        self.worker = self._worker(loaded)
+        self.sources = SourceManager(config, clock=self.clock, metrics=self.metrics,
+                                     store=self.store, emit=self._emit,
+                                     classes=opts.source_classes)
+        self.interest: dict[str, Interest] = {}
+        for name, runner in self.sources.runners.items():
+            self._prepare(name, runner.source)
+        listen = config.http.listen if opts.listen is None else opts.listen
+        self.ops = OpsServer(Probe(self.alive, self.ready, self._exposition),
+                             listen) if listen else None
+        self.http = httpx.AsyncClient(transport=opts.transport, timeout=10.0)
+        self.started = asyncio.Event()
+        self.stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._worker_task: asyncio.Task[None] | None = None
+        self._reloader: Any = None
+
+    # -- wiring helpers ----------------------------------------------------------------
+    @staticmethod
+    def _self_rules(loaded: Loaded) -> set[str]:
+        names = {n for n, s in loaded.config.sources.items() if s.kind == SELF_KIND}
+        return {r.id for r in loaded.rules if r.source in names}
+
+    def _worker(self, loaded: Loaded) -> DeliveryWorker:
+        config = loaded.config
+        if self.options.notifiers is not None:
+            notifiers = dict(self.options.notifiers)
+        else:
+            ctx = NotifierContext(clock=self.clock, metrics=self.metrics,
+                                  transport=self.options.transport)
+            notifiers = {name: NOTIFIERS[s.kind].build(name, s, ctx)
+                         for name, s in config.notifiers.items()}
+        return DeliveryWorker(self.store, notifiers, clock=self.clock, metrics=self.metrics,
+                              max_retry_age=config.max_retry_age,
+                              on_dead_letter=self.watch.on_dead_letter)
+
+    def _prepare(self, name: str, source: WebSocketSource) -> None:
+        interest = rule_interest(self.loaded.rules, name, source.kind.interest_fields)
+        self.interest[name] = interest
+        apply_interest(source, interest)
+        s = source.settings
+        self.watch.grace[name] = (s.open_timeout + s.healthy_after
+                                  + s.reconnect.initial + 1.0)
+
+    def _emit(self, event: Any) -> None:
+        self.watch.on_source_event(event)
+        self.pump.put(event)
+
+    def _put(self, event: Any) -> None:
+        self.pump.put(event)
+
+    def _on_notifications(self, batch: Any) -> None:
+        self.worker.wake()
+
+    def _exposition(self) -> bytes:
+        exposition = getattr(self.metrics, "exposition", None)
+        self.metrics.set("alerts_firing", len(self.pipeline.firing()))
+        for name, state in self.sources.states().items():
+            self.metrics.set("source_connected", 1.0 if state == "connected" else 0.0,
+                             source=name)
+        return exposition() if exposition is not None else b""
+
+    # -- probes --------------------------------------------------------------------------
+    def alive(self) -> tuple[bool, str]:
+        idle = time.monotonic() - self.pump.beat
+        if idle > ALIVE_WITHIN:
+            return False, f"event loop stalled for {idle:.0f}s"
+        return True, "ok"
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.started.is_set() or self.stopping:
+            return False, "starting" if not self.stopping else "stopping"
+        return self.watch.ready(list(self.sources.runners) + list(self.sources.missing))
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Restore state, then start delivery, the pump, the sources and the jobs."""
+        self.runtime.start()
+        self.runtime.flush()
+        if self.ops is not None:
+            await self.ops.start()
+        self._worker_task = asyncio.create_task(self.worker.run(), name="delivery")
+        self._tasks = [asyncio.create_task(self.pump.run(), name="pump"),
+                       asyncio.create_task(self.sources.run(), name="sources")]
+        self._start_jobs()
+        if self.options.watch_files and self.loaded.config_path is not None:
+            from .reload import Reloader
+            self._reloader = Reloader(self)
+            self._tasks.append(asyncio.create_task(self._reloader.watch(), name="reload"))
+        self.started.set()
+        log.info("alertbot running: %d rules, %d sources, %d notifiers",
+                 len(self.loaded.rules), len(self.sources.runners),
+                 len(self.loaded.config.notifiers))
+
+    def _start_jobs(self) -> None:
+        config = self.loaded.config
+        jobs = [self._job(PRUNE_INTERVAL, self.prune, "prune")]
+        if self.watch.name is not None:
+            jobs.append(self._job(BACKLOG_INTERVAL, self.backlog, "backlog"))
+        if config.heartbeat_url:
+            jobs.append(self._job(config.heartbeat_interval, self.heartbeat, "heartbeat"))
+        self._tasks += jobs
+
+    def _job(self, interval: float, fn: Any, name: str) -> asyncio.Task[None]:
+        return asyncio.create_task(every(self.clock, interval, fn), name=name)
+
+    async def prune(self) -> None:
+        removed = self.store.prune(self.clock.now(),
+                                   self.loaded.config.retention.model_dump())
+        if removed:
+            log.info("retention: pruned %d old rows", removed)
+
+    async def backlog(self) -> None:
+        await self.watch.check_backlog(self.store, self.loaded.config.notifiers)
+
+    async def heartbeat(self) -> None:
+        url = self.loaded.config.heartbeat_url
+        if url:
+            await self.watch.heartbeat(self.http, url, lambda: self.alive()[0])
+
+    async def reload(self) -> bool:
+        """Re-read config and rules now (SIGHUP); False when rejected."""
+        from .reload import Reloader
+        if self._reloader is None:
+            self._reloader = Reloader(self)
+        ok: bool = await self._reloader.reload()
+        return ok
+
+    async def stop(self) -> None:
+        """Stop sources, evaluate what is queued, drain the outbox (bounded), close."""
+        if self.stopping:
+            return
+        self.stopping = True
+        log.info("stopping: sources first, then the queue, then the outbox")
+        await self.sources.stop()
+        self.pump.stop()
+        await SelfWatch.cancel(self._tasks)
+        self.pump.drain()
+        self.runtime.flush()
+        delivered = await self.worker.drain(self.options.drain_timeout)
+        if not delivered:
+            log.warning("outbox not empty after %gs; the rest goes out on the next start",
+                        self.options.drain_timeout)
+        if self._worker_task is not None:
+            await SelfWatch.cancel([self._worker_task])
+        await self.worker.aclose()
+        await self.http.aclose()
+        if self.ops is not None:
+            await self.ops.close()
+        self.store.close()
+
+    async def run_until(self, stop: asyncio.Event) -> int:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+        return 0
+
+    # -- used by reload and chat commands --------------------------------------------------
+    def firing(self) -> list[Alert]:
+        return self.pipeline.firing()
+
+    def swap_rules(self, loaded: Loaded) -> None:
+        self.engine.swap(loaded.rules)
+        self.pipeline.swap_rules(loaded.rules, dedup_windows(loaded.rules))
+        self.watch.self_rules = frozenset(self._self_rules(loaded))
+
+    async def replace_source(self, name: str, settings: ConnectionSettings | None) -> None:
+        self.watch.states.pop(name, None)
+        await self.sources.replace(name, settings,
+                                   lambda source: self._prepare(name, source))
