@@ -102,8 +102,9 @@ class Service:
     # -- wiring helpers ----------------------------------------------------------------
     @staticmethod
     def _self_rules(loaded: Loaded) -> set[str]:
+        """Rules alerting on dead letters: their own dead letters must not feed them."""
         names = {n for n, s in loaded.config.sources.items() if s.kind == SELF_KIND}
-        return {r.id for r in loaded.rules if r.source in names}
+        return {r.id for r in loaded.rules if r.source in names and r.event == "dead_letter"}
 
     def _worker(self, loaded: Loaded) -> DeliveryWorker:
         config = loaded.config
@@ -186,7 +187,9 @@ class Service:
         self._tasks += jobs
 
     def _job(self, interval: float, fn: Any, name: str) -> asyncio.Task[None]:
-        return asyncio.create_task(every(self.clock, interval, fn), name=name)
+        # The first due time is fixed now, not when the task first runs.
+        due = self.clock.now() + interval
+        return asyncio.create_task(every(self.clock, interval, fn, due), name=name)
 
     async def prune(self) -> None:
         removed = self.store.prune(self.clock.now(),

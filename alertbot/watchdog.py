@@ -30,9 +30,9 @@ BACKLOG_INTERVAL = 30.0
 ALIVE_WITHIN = 60.0     # the pump went round within this many seconds: alive
 
 
-async def every(clock: Clock, interval: float, job: Callable[[], Awaitable[None]]) -> None:
-    """Run `job` every `interval` clock seconds (first run after one interval)."""
-    due = clock.now() + interval
+async def every(clock: Clock, interval: float, job: Callable[[], Awaitable[None]],
+                due: float) -> None:
+    """Run `job` at `due`, then every `interval` clock seconds."""
     while True:
         await clock.sleep_until(due)
         try:
@@ -51,7 +51,7 @@ class SelfWatch:
         self.states: dict[str, tuple[str, float]] = {}   # source → (state, since mono)
         self.grace: dict[str, float] = {}
         self.started = time.monotonic()
-        self.self_rules = frozenset(self_rules)  # rules on the alertbot source itself
+        self.self_rules = frozenset(self_rules)  # rules on alertbot dead_letter events
 
     def emit(self, etype: str, **data: object) -> None:
         if self.name is None:

@@ -125,8 +125,9 @@ class CompiledRule:
             if self.value_field:
                 return f"{self.id}: {self.value_field} = {value}"
             return f"{self.id}: {status}"
+        # `event` holds every field unshadowed (an event's own `rule` or `status` field).
         ctx = {**data, "rule": self.id, "labels": inst.labels, "status": status,
-               "value": value}
+               "value": value, "event": data}
         return self.message(ctx)
 
     def alert(self, inst: Instance, status: Status, reason: Reason, t: float,
