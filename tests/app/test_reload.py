@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from alertbot.model import parse_time
-
 from alertbot.sources.sim.kraken import KrakenSim
 from tests.app.service_kit import running, until, write_config
 from tests.app.test_service import kraken_config
