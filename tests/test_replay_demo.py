@@ -1,18 +1,26 @@
-"""The interim `alertbot demo`: every bundled scenario fires and resolves."""
+"""The recorded example in examples/replay: every scenario fires and resolves on replay."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 
 from alertbot.cli import main
 
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "replay"
 
-def test_demo_fires_and_resolves_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
-    """Kraken, Chia and Kaspa fire and resolve; the Kakitu payment notifies once."""
-    assert main(["demo", "--duration", "0"]) == 0
-    out = capsys.readouterr().out.splitlines()
+
+def test_replay_example_fires_and_resolves_every_scenario(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kraken and Kaspa fire and resolve, the Chia stall too; the payment notifies once."""
+    monkeypatch.chdir(EXAMPLE)
+    assert main(["replay", "events.jsonl", "-c", "alertbot.yaml"]) == 0
+    import json
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     for rule in ("btc-crosses-100k", "chia-signage-stalled", "kaspa-node-down"):
-        assert sum(f"[FIRING] critical {rule}" in x or f"[FIRING] warning {rule}" in x
-                   for x in out) == 1, rule
-        assert sum("RESOLVED" in x and rule in x for x in out) == 1, rule
-    assert sum("[EVENT] info incoming-kshs" in x for x in out) == 1
+        statuses = [n["status"] for n in out if n["rule"] == rule]
+        assert statuses == ["firing", "resolved"], rule
+    assert [n["reason"] for n in out if n["rule"] == "incoming-kshs"] == ["event"]
+    assert os.path.isdir(EXAMPLE)

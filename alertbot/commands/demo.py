@@ -1,91 +1,139 @@
-"""`alertbot demo` (interim): a recorded scenario replayed through the real bot.
+"""`alertbot demo`: the real service against local node simulators, offline.
 
-Until the node simulators land, the demo replays the bundled `data/demo_events.jsonl`
-(a Kraken price crossing, a Kakitu payment reported twice, a Chia signage-point stall
-and recovery, a Kaspa disconnect and reconnect) through the bundled config and rules
-(`data/demo.yaml`) on a virtual clock, and delivers the resulting notifications through
-the console notifier via the outbox, as `run` would. The recording's span is paced to
-`--duration` real seconds (0 = as fast as possible).
+Starts every registered simulator (Kraken, Kakitu, Chia, Kaspa) on 127.0.0.1, writes a
+throw-away config pointing the real sources at them (state in a temporary folder),
+runs the real `Service` — sources, engine, pipeline, outbox — with the bundled demo
+rules and the console notifier, and plays each simulator's scripted scenario over
+`--duration` seconds: notifications print on stdout as they happen. At the end (or on
+Ctrl-C) it prints on stderr, per source, whether its simulator had a subscriber and
+how many firing and resolved notifications it produced, and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from importlib import resources
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..loader import Loaded
+    from ..model import Notification
+    from ..sources.sim import Simulator
+
+DEFAULT_DURATION = 70.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=float, default=10.0, metavar="SECONDS",
-                        help="real seconds the recorded scenario is paced to (default 10; "
-                             "0 = instant)")
+    parser.add_argument("--duration", type=float, default=DEFAULT_DURATION,
+                        metavar="SECONDS", help="how long the scenarios play "
+                        f"(default {DEFAULT_DURATION:g}; under 60 some may not resolve)")
+    parser.add_argument("--log-format", choices=("auto", "text", "json"), default="text")
+    parser.add_argument("--verbose", action="store_true", help="log at INFO, not WARNING")
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from ..errors import ConfigError
-    from ..loader import load
-    from .replay import _setup_logging
+    from .. import logs
 
-    _setup_logging()
-    data = resources.files("alertbot") / "data"
+    logs.setup(args.log_format, "INFO" if args.verbose else "WARNING")
     try:
-        loaded = load(Path(str(data / "demo.yaml")))
-    except ConfigError as exc:  # a packaging bug, but say what it is
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
-    lines = (data / "demo_events.jsonl").read_text(encoding="utf-8").splitlines()
-    return asyncio.run(_demo(loaded, lines, max(0.0, args.duration)))
+        return asyncio.run(_demo(max(1.0, args.duration)))
+    except KeyboardInterrupt:  # a second Ctrl-C while shutting down
+        return 0
 
 
-async def _demo(loaded: Loaded, lines: list[str], duration: float) -> int:
+class Tally:
+    """A console notifier that also counts what each source produced (the summary)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    async def send(self, notification: Notification) -> None:
+        alert = notification.alert
+        self.counts[alert.labels.get("source", "?"), alert.status] += 1
+        await self.inner.send(notification)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def _demo(duration: float) -> int:
     import asyncio
-    import time
+    import signal
+    import tempfile
 
-    from ..metrics import RecordingMetrics
-    from .replay import Replayer, _worker, open_store
+    from ..sources.sim import close_all, run_scripts, start_all
 
-    store = open_store(None, send=True)
-    assert store is not None
-    metrics = RecordingMetrics()
-    worker = _worker(loaded, store)
-    replayer = Replayer(loaded, store=store, persist=False, dry_run=False,
-                        on_notifications=lambda _b: worker.wake(), metrics=metrics)
-    times = [t for t in (_peek_time(x) for x in lines) if t is not None]
-    span = (times[-1] - times[0]) if times else 0.0
-    scale = duration / span if span > 0 else 0.0
-    print(f"alertbot demo: replaying {len(lines)} recorded events "
-          f"({span:.0f} s of node activity) in {duration:g} s", file=sys.stderr)
-    runner = asyncio.create_task(worker.run())
-    started = time.monotonic()
+    sims = await start_all()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    peak: Counter[str] = Counter()
     try:
-        for lineno, text in enumerate(lines, 1):
-            t = _peek_time(text)
-            if t is not None and times:
-                await asyncio.sleep(max(0.0, started + (t - times[0]) * scale
-                                        - time.monotonic()))
-            replayer.line(text, lineno)
-        done = await worker.drain(30.0)
+        with tempfile.TemporaryDirectory(prefix="alertbot-demo-") as tmp:
+            service, tally = _service(sims, tmp)
+            print(f"alertbot demo: {len(sims)} simulators ({', '.join(sims)}) on 127.0.0.1; "
+                  f"scenarios play for {duration:g} s (Ctrl-C ends early)", file=sys.stderr)
+            await service.start()
+            try:
+                scripts = asyncio.create_task(run_scripts(sims, duration))
+                watcher = asyncio.create_task(_watch(sims, peak))
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait((scripts, stopper), return_when=asyncio.FIRST_COMPLETED)
+                for task in (scripts, watcher, stopper):
+                    task.cancel()
+                await asyncio.gather(scripts, watcher, stopper, return_exceptions=True)
+            finally:
+                await service.stop()
+            _summary(sims, peak, tally)
     finally:
-        runner.cancel()
-        await worker.aclose()
-        store.close()
-    sent = metrics.count("alertbot_notifications_total")
-    print(f"alertbot demo: {sent:g} notifications", file=sys.stderr)
-    return 0 if done else 1
+        await close_all(sims)
+    return 0
 
 
-def _peek_time(text: str) -> float | None:
-    from ..replay_clock import parse_line
+def _service(sims: dict[str, Simulator], tmp: str) -> tuple[Any, Tally]:
+    import json
+    from importlib import resources
+    from pathlib import Path
 
-    item = parse_line(text, 0, {})
-    if item is None:
-        return None
-    return item if isinstance(item, float) else item.time
+    from ..app import Options, Service
+    from ..loader import load
+    from ..notifiers.console import ConsoleNotifier
+    from ..notifiers.settings import ConsoleSettings
+    from ..sources.sim import demo_sources
+
+    folder = resources.files("alertbot") / "data" / "demo"
+    rules = [str(folder / f"{kind}.yaml") for kind in sims
+             if (folder / f"{kind}.yaml").is_file()]
+    config = {"state_dir": str(Path(tmp) / "state"), "rules": rules,
+              "defaults": {"notify": ["console"], "repeat": "0s", "inhibit_grace": "5s"},
+              "sources": demo_sources(sims),
+              "notifiers": {"console": {"kind": "console"}}}
+    path = Path(tmp) / "alertbot.yaml"
+    path.write_text(json.dumps(config, indent=2))
+    tally = Tally(ConsoleNotifier("console", ConsoleSettings(kind="console")))
+    loaded = load(path)
+    return Service(loaded, Options(listen="", watch_files=False, drain_timeout=5.0,
+                                   notifiers={"console": tally})), tally
+
+
+async def _watch(sims: dict[str, Simulator], peak: Counter[str]) -> None:
+    import asyncio
+
+    while True:
+        for kind, sim in sims.items():
+            peak[kind] = max(peak[kind], sim.subscribers)
+        await asyncio.sleep(0.2)
+
+
+def _summary(sims: dict[str, Simulator], peak: Counter[str], tally: Tally) -> None:
+    print("alertbot demo: summary", file=sys.stderr)
+    for kind in sims:
+        firing = tally.counts[kind, "firing"]
+        resolved = tally.counts[kind, "resolved"]
+        print(f"  {kind}: simulator subscribers={peak[kind]} firing={firing} "
+              f"resolved={resolved}", file=sys.stderr)
