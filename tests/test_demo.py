@@ -44,6 +44,6 @@ def test_demo_ctrl_c_exits_zero() -> None:
     first = proc.stderr.readline()                 # printed once the service started
     assert "simulators" in first
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
+    _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "summary" in err
