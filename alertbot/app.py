@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 
 from .clock import Clock, SystemClock
+from .digest import Digest, next_run
 from .engine import Engine
 from .httpserver import OpsServer, Probe
 from .loader import Loaded
@@ -86,6 +88,8 @@ class Service:
         self.sources = SourceManager(config, clock=self.clock, metrics=self.metrics,
                                      store=self.store, emit=self._emit,
                                      classes=opts.source_classes)
+        self.digest = (Digest(config.digest, clock=self.clock)
+                       if config.digest is not None else None)
         self.interest: dict[str, Interest] = {}
         for name, runner in self.sources.runners.items():
             self._prepare(name, runner.source)
@@ -129,12 +133,16 @@ class Service:
 
     def _emit(self, event: Any) -> None:
         self.watch.on_source_event(event)
+        if self.digest is not None and event.type == "connection":
+            self.digest.on_connection(event.source, event.data.get("state") == "connected")
         self.pump.put(event)
 
     def _put(self, event: Any) -> None:
         self.pump.put(event)
 
     def _on_notifications(self, batch: Any) -> None:
+        if self.digest is not None:
+            self.digest.on_notifications(batch)
         self.worker.wake()
 
     def _exposition(self) -> bytes:
@@ -184,7 +192,19 @@ class Service:
             jobs.append(self._job(BACKLOG_INTERVAL, self.backlog, "backlog"))
         if config.heartbeat_url:
             jobs.append(self._job(config.heartbeat_interval, self.heartbeat, "heartbeat"))
+        if self.digest is not None:
+            jobs.append(asyncio.create_task(self._daily_digest(), name="digest"))
         self._tasks += jobs
+
+    async def _daily_digest(self) -> None:
+        assert self.digest is not None
+        held = Counter(self.pipeline.suppressed)
+        while True:
+            await self.clock.sleep_until(next_run(self.clock.now(), self.digest.settings))
+            now_held = Counter(self.pipeline.suppressed)
+            self.digest.send(self.store, now_held - held)
+            held = now_held
+            self.worker.wake()
 
     def _job(self, interval: float, fn: Any, name: str) -> asyncio.Task[None]:
         # The first due time is fixed now, not when the task first runs.

@@ -145,6 +145,10 @@ def load_config_text(text: str, display: str,
         if name not in config.notifiers:
             problems.append(marks.problem(("defaults", "notify", i), _unknown_notifier(
                 name, config)))
+    for i, name in enumerate(config.digest.notify if config.digest else ()):
+        if name not in config.notifiers:
+            problems.append(marks.problem(("digest", "notify", i), _unknown_notifier(
+                name, config)))
     return config, problems, marks
 
 

@@ -65,6 +65,14 @@ class Retention(Strict):
     emitted: Duration = 90 * 86400.0
 
 
+class DigestSettings(Strict):
+    """A daily summary (alerts fired, resolved, silenced; sources' uptime) at `at`."""
+
+    at: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM")
+    timezone: str = "UTC"
+    notify: list[str] = Field(min_length=1)
+
+
 class Config(Strict):
     state_dir: str = "./state"
     rules: list[str] = Field(default_factory=lambda: ["rules/"])
@@ -78,6 +86,7 @@ class Config(Strict):
     max_retry_age: Duration = 24 * 3600.0
     heartbeat_url: str | None = None
     heartbeat_interval: Duration = 60.0
+    digest: DigestSettings | None = None
 
     @field_validator("sources", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
@@ -54,6 +55,7 @@ class Pipeline:
         self._held: dict[str, Alert] = {}       # firing, but nothing delivered (muted)
         self._acked: set[tuple[str, int]] = set()
         self._pruned_at = -math.inf
+        self.suppressed: Counter[str] = Counter()   # alerts muted, by reason (digest)
 
     # -- public API --------------------------------------------------------------------
     def submit(self, alerts: Iterable[Alert], now: float) -> list[Notification]:
@@ -158,6 +160,7 @@ class Pipeline:
         if mute is None:
             return self._send(a, now)
         self.metrics.inc("alertbot_alerts_suppressed_total", reason=mute[0], rule=a.rule)
+        self.suppressed[mute[0]] += 1
         log.debug("%s %s %s", a.rule, a.fingerprint, mute[0])
         if a.reason != "event":
             self._hold(a, mute)

@@ -92,3 +92,51 @@ async def test_heartbeat_on_schedule(tmp_path: Path) -> None:
             clock.advance(30)
             await asyncio.wait_for(beat.wait(), 2)
     assert [t - start for t in hits] == [60, 120, 180]
+
+
+async def test_daily_digest_at_its_hour(tmp_path: Path) -> None:
+    """The digest goes out at `at` o'clock with the day's fired/resolved counts."""
+    from datetime import UTC, datetime
+
+    clock = FakeClock(datetime(2026, 1, 1, 8, 0, tzinfo=UTC).timestamp())
+    async with HttpReceiver() as hook:
+        config = {"notifiers": {"hook": {"kind": "webhook", "url": hook.url}},
+                  "digest": {"at": "09:00", "notify": ["hook"]}}
+        path = write_config(tmp_path, config, "rules:\n" + TRIGGER.replace("[bad]", "[hook]"))
+        async with running(path, watch_files=False, clock=clock) as service:
+            service.watch.on_reload_failed([("rules/x.yaml", "broken")])
+            await hook.wait_for(1)
+            clock.advance(3599)
+            await asyncio.sleep(0)
+            assert len(hook.requests) == 1
+            clock.advance(1)
+            await hook.wait_for(2)
+    digest = hook.requests[1].json()
+    assert digest["rule"] == "alertbot-digest"
+    assert digest["starts_at"] == "2026-01-01T09:00:00.000Z"
+    assert digest["text"].startswith("Digest of the last 1 h: 1 fired, 0 resolved")
+    assert "- reload-seen: fired 1, resolved 0" in digest["text"]
+
+
+async def test_retention_prunes_every_hour(tmp_path: Path) -> None:
+    """The store is pruned hourly with every table's retention setting."""
+    clock = FakeClock()
+    calls: list[tuple[float, dict[str, float]]] = []
+    pruned = asyncio.Event()
+    path = write_config(tmp_path, {"retention": {"notify_log": "7d"}}, "rules: []\n")
+    async with running(path, watch_files=False, clock=clock) as service:
+        real = service.store.prune
+
+        def spy(now: float, retention: dict[str, float]) -> int:
+            calls.append((now, dict(retention)))
+            pruned.set()
+            return real(now, retention)
+
+        service.store.prune = spy  # type: ignore[method-assign]
+        start = clock.now()
+        clock.advance(3600)
+        await asyncio.wait_for(pruned.wait(), 2)
+    assert calls[0][0] == start + 3600
+    assert calls[0][1]["notify_log"] == 7 * 86400
+    assert set(calls[0][1]) == {"notify_log", "outbox_dead", "silences_expired",
+                                "instances_resolved", "emitted"}

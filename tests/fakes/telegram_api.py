@@ -29,6 +29,8 @@ HTML_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del
                        "code", "pre", "tg-spoiler", "span", "blockquote", "tg-emoji"})
 MD_RESERVED = set("_*[]()~`>#+-=|{}.!")
 MAX_TEXT = 4096
+JSON_PARAMS = frozenset({"disable_notification", "message_thread_id", "offset", "timeout",
+                         "limit", "allowed_updates", "chat_id"})
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
            502: "Bad Gateway", 503: "Service Unavailable"}
@@ -81,8 +83,6 @@ def parse_html(text: str) -> str:
     checker = _HTMLCheck()
     checker.feed(text)
     checker.close()
-    if checker.rawdata if hasattr(checker, "rawdata") else "":
-        raise EntityError("Unclosed start tag")
     if checker.stack:
         raise EntityError(f'Can\'t find end tag corresponding to start tag "{checker.stack[-1]}"')
     return "".join(checker.text)
@@ -330,7 +330,8 @@ class FakeTelegramAPI:
         if headers.get("content-type", "").startswith("application/json"):
             params = json.loads(body or b"{}")
         else:
-            params = {k: _decode(v) for k, v in parse_qsl(body.decode())}
+            params = {k: _decode(v) if k in JSON_PARAMS else v
+                      for k, v in parse_qsl(body.decode())}
         return await self._answer(m.group(1), m.group(2), params)
 
 
