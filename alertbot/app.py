@@ -212,8 +212,10 @@ class Service:
         return asyncio.create_task(every(self.clock, interval, fn, due), name=name)
 
     async def prune(self) -> None:
-        removed = self.store.prune(self.clock.now(),
-                                   self.loaded.config.retention.model_dump())
+        retention = self.loaded.config.retention
+        # Attribute values, not model_dump(): Duration serialises back to "7d" text.
+        removed = self.store.prune(self.clock.now(), {
+            name: float(getattr(retention, name)) for name in type(retention).model_fields})
         if removed:
             log.info("retention: pruned %d old rows", removed)
 

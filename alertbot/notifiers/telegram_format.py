@@ -121,11 +121,12 @@ def _fit(text: str, room: int) -> int:
     return cut
 
 
-def split_line(line: Line, limit: int = MAX_MESSAGE) -> list[Line]:
-    """Break one over-long line into pieces of at most `limit`, spans keep their style."""
+def split_line(line: Line, limit: int = MAX_MESSAGE, first: int | None = None) -> list[Line]:
+    """Break one over-long line into pieces of at most `limit` (the first at most
+    `first`, to fill up a part), spans keep their style."""
     pieces: list[Line] = []
     current: list[Span] = []
-    room = limit
+    room = limit if first is None else first
     for style, text in line:
         while text:
             if utf16_len(text) <= room:
@@ -133,8 +134,8 @@ def split_line(line: Line, limit: int = MAX_MESSAGE) -> list[Line]:
                 room -= utf16_len(text)
                 break
             cut = _fit(text, room)
-            if cut == 0 and not current:
-                cut = 1  # cannot happen with limit >= 2; guards an endless loop
+            if cut == 0 and not current and room == limit:
+                cut = 1  # only with limit < 2; guards an endless loop
             if cut:
                 current.append((style, text[:cut]))
                 text = text[cut:]
@@ -156,12 +157,17 @@ def split(lines: Sequence[Line], limit: int = MAX_MESSAGE) -> list[list[Line]]:
             current.append(line)
             size += 1 + n
             continue
-        if current:
-            parts.append(current)
-        if n <= limit:
-            current, size = [line], n
-            continue
-        *whole, last = split_line(line, limit)
+        if n > limit and current and limit - size - 1 > limit // 4:
+            # Fill the current part first instead of leaving it short.
+            head, *whole, last = split_line(line, limit, first=limit - size - 1)
+            parts.append([*current, head])
+        else:
+            if current:
+                parts.append(current)
+            if n <= limit:
+                current, size = [line], n
+                continue
+            *whole, last = split_line(line, limit)
         parts += [[piece] for piece in whole]
         current, size = [last], line_len(last)
     if current:
