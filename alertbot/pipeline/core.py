@@ -66,6 +66,7 @@ class Pipeline:
         released = False
         # Inhibitor state first, so an inhibitor and its target in one tick interact.
         for a in batch:
+            self.metrics.inc("rule_matches_total", rule=a.rule, status=a.status)
             released |= self.stages.inhibit.observe(a)
             if a.reason == "event":
                 continue
