@@ -84,3 +84,46 @@ async def test_invalid_edit_keeps_old_rules(tmp_path: Path,
     located = [r.getMessage() for r in caplog.records if "main.yaml:" in r.getMessage()]
     assert located == [f"reload rejected, old rules keep running: {rules}:11:25: "
                        "unknown key `abve` (did you mean `above`?)"]
+
+
+def payment_rule(account: str) -> str:
+    return f"""\
+rules:
+  - id: paid
+    source: kakitu
+    event: confirmation
+    mode: event
+    where: {{to_account: {account}}}
+    dedup_key: "{{{{ send_hash }}}}"
+    notify: [hook]
+"""
+
+
+async def test_reload_updates_kakitu_accounts_in_place(tmp_path: Path) -> None:
+    """A rule naming a new account adds it to the live filter (no reconnect); a rule
+    dropping one removes it, configured accounts stay."""
+    from alertbot.sources.sim.kakitu import KakituSimulator, account_for
+
+    configured, first, second = (account_for(n) for n in ("cfg", "first", "second"))
+    sim = KakituSimulator()
+    await sim.start()
+    try:
+        async with HttpReceiver() as hook:
+            config = {"sources": {"kakitu": {
+                "kind": "kakitu", "url": sim.ws_url, "rpc_url": sim.rpc_url,
+                "accounts": [configured], "topics": ["confirmation"],
+                "healthy_after": 0.05}},
+                "notifiers": {"hook": {"kind": "webhook", "url": hook.url}}}
+            path = write_config(tmp_path, config, payment_rule(first))
+            async with running(path, watch_files=False) as service:
+                await until(lambda: bool(sim.sessions) and "confirmation" in
+                            sim.sessions[-1].subs)
+                session = sim.sessions[-1]
+                assert session.subs["confirmation"]["accounts"] == {configured, first}
+                (tmp_path / "rules" / "main.yaml").write_text(payment_rule(second))
+                assert await service.reload()
+                await until(lambda: session.subs["confirmation"]["accounts"]
+                            == {configured, second})
+                assert sim.sessions[-1] is session and len(sim.sessions) == 1
+    finally:
+        await sim.stop()
