@@ -25,8 +25,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from telegram import Bot
-from telegram.error import (BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError,
-                            RetryAfter, TelegramError, TimedOut)
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.request import HTTPXRequest
 
 from ..errors import DeliveryError
