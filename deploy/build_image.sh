@@ -15,7 +15,9 @@
 #   --no-smoke      build only
 # Environment: ALERTBOT_BASE_IMAGE uses that base instead of making one (e.g.
 # docker.io/library/python:3.11-slim where it can be pulled); DEBIAN_MIRROR
-# [http://deb.debian.org/debian]; HEALTH_WAIT seconds to wait for health [60].
+# [http://deb.debian.org/debian]; HEALTH_WAIT seconds to wait for health [60];
+# BUILD_CA_BUNDLE: CA bundle pip trusts during the build, for a TLS-intercepting
+# proxy [the host's /etc/ssl/certs/ca-certificates.crt; "none" to use the image's own].
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -96,9 +98,17 @@ else
     log "reusing base $BASE_TAG (--rebuild-base to make it again)"
 fi
 
+# The host may sit behind a proxy whose CA only the host trusts: lend its bundle to the
+# build's RUN steps (a bind mount, so it is not stored in any layer).
+CA_BUNDLE=${BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+CA_ARGS=()
+if [[ $CA_BUNDLE != none && -f $CA_BUNDLE ]]; then
+    CA_ARGS=(-v "$CA_BUNDLE:/etc/ssl/build-ca.crt:ro" --build-arg PIP_CERT=/etc/ssl/build-ca.crt)
+fi
+
 T0=$(now)
-log "buildah bud --isolation $ISOLATION --build-arg BASE=$BASE -f deploy/Dockerfile -t $IMAGE"
-buildah bud --isolation "$ISOLATION" --layers --build-arg "BASE=$BASE" \
+log "buildah bud --isolation $ISOLATION --format docker --build-arg BASE=$BASE -f deploy/Dockerfile -t $IMAGE"
+buildah bud --isolation "$ISOLATION" --format docker --layers --build-arg "BASE=$BASE" "${CA_ARGS[@]}" \
     -f "$REPO/deploy/Dockerfile" -t "$IMAGE" "$REPO" >&2
 BUILD_S=$(since "$T0")
 log "image $IMAGE built in $BUILD_S s"
@@ -118,35 +128,42 @@ grep -q "127.0.0.1:$PORT" "$CONFIG/alertbot.yaml" || { log "cannot set the smoke
 chmod -R a+rX "$CONFIG"
 ENVS=(--env TELEGRAM_TOKEN=123456:smoke-test-not-a-token --env TELEGRAM_CHAT_ID=-1001)
 
-new_container() {
-    local c
-    c=$(buildah from --pull-never "$IMAGE")
-    CONTAINERS+=("$c")
-    echo "$c"
+new_container() {  # sets NEW (not echoed: a $(...) subshell would lose CONTAINERS+=)
+    NEW=$(buildah from --pull-never "$IMAGE")
+    CONTAINERS+=("$NEW")
 }
 in_image() {  # in_image CONTAINER CMD...: run CMD in CONTAINER with the config mounted
     local c=$1; shift
     buildah run --isolation "$ISOLATION" "${ENVS[@]}" -v "$CONFIG:/config:ro" "$c" -- "$@"
 }
 
-SRV=$(new_container)
+new_container; SRV=$NEW
 uid=$(in_image "$SRV" id -u)
 [[ $uid != 0 ]] || { log "FAILED: the image runs as root"; exit 1; }
 log "image user: uid $uid"
-if in_image "$SRV" sh -c 'command -v gcc || command -v cc || command -v make' >&2; then
+if in_image "$SRV" sh -c 'command -v gcc || command -v cc || command -v make' >&2 2>/dev/null; then
     log "FAILED: the final image contains build tools"; exit 1
 fi
 log "alertbot check -c /config/alertbot.yaml:"
 in_image "$SRV" alertbot check -c /config/alertbot.yaml >&2
 
 T1=$(now)
-in_image "$SRV" alertbot run -c /config/alertbot.yaml --no-watch --log-format json \
-    > "$TMP/run.log" 2>&1 &
+# Not via in_image: `$!` must be buildah's own pid, not a subshell's.
+buildah run --isolation "$ISOLATION" "${ENVS[@]}" -v "$CONFIG:/config:ro" "$SRV" -- \
+    alertbot run -c /config/alertbot.yaml --no-watch --log-format json > "$TMP/run.log" 2>&1 &
 PIDS+=($!)
-PROBE=$(new_container)
+# Probe with the image's own HEALTHCHECK command (as an engine would), not a copy of it.
+mapfile -d '' HEALTH_CMD < <(buildah inspect --type image "$IMAGE" | python3 -c '
+import json, sys
+test = (json.load(sys.stdin)["Docker"]["config"].get("Healthcheck") or {}).get("Test") or []
+if test[:1] == ["CMD"]:
+    sys.stdout.write("".join(arg + "\0" for arg in test[1:]))')
+((${#HEALTH_CMD[@]})) || { log "FAILED: the image has no HEALTHCHECK (built without --format docker?)"; exit 1; }
+log "HEALTHCHECK command: ${HEALTH_CMD[*]}"
+new_container; PROBE=$NEW
 healthy=0
 for ((i = 0; i < HEALTH_WAIT * 2; i++)); do
-    if out=$(in_image "$PROBE" alertbot health -c /config/alertbot.yaml --timeout 2 2>&1); then
+    if out=$(in_image "$PROBE" "${HEALTH_CMD[@]}" 2>&1); then
         healthy=1; break
     fi
     kill -0 "${PIDS[0]}" 2>/dev/null || break
@@ -159,13 +176,24 @@ if ((!healthy)); then
 fi
 log "alertbot health answered after $(since "$T1") s: $out"
 
+# buildah's chroot runtime answers its own SIGTERM by SIGKILLing the command, so the
+# graceful path (drain, exit 0) is tested by signalling alertbot's process itself.
+descendants() {
+    local child
+    for child in $(ps -o pid= --ppid "$1"); do echo "$child"; descendants "$child"; done
+}
+service_pid=
+for pid in $(descendants "${PIDS[0]}"); do
+    if [[ $(ps -o args= -p "$pid") == */python3*alertbot\ run* ]]; then service_pid=$pid; fi
+done
+[[ -n $service_pid ]] || { log "FAILED: cannot find the alertbot run process"; exit 1; }
 T2=$(now)
-kill -TERM "${PIDS[0]}"
+kill -TERM "$service_pid"
 rc=0
 wait "${PIDS[0]}" || rc=$?
 PIDS=()
-log "alertbot run stopped by SIGTERM in $(since "$T2") s, exit $rc"
-grep -q 'SIGTERM received' "$TMP/run.log" || log "note: no 'SIGTERM received' line in the run log"
+log "alertbot run (pid $service_pid) stopped by SIGTERM in $(since "$T2") s, exit $rc"
+grep -q 'SIGTERM received' "$TMP/run.log" || { log "FAILED: no 'SIGTERM received' in the log"; rc=1; }
 size=$(buildah images --format '{{.Size}}' "$IMAGE" | head -1)
-log "OK: $IMAGE ($size) builds, passes check, answers health, stops on SIGTERM (exit $rc)"
-((rc == 0)) || exit 1
+((rc == 0)) || { log "FAILED: alertbot run exited $rc"; tail -20 "$TMP/run.log" >&2; exit 1; }
+log "OK: $IMAGE ($size) builds, passes check, answers health, stops on SIGTERM (exit 0)"
