@@ -9,10 +9,12 @@
 # Dockerfile's own default (python:3.11-slim) stays what real users get.
 #
 # Usage: deploy/build_image.sh [--require] [--rebuild-base] [--tag IMAGE] [--no-smoke]
+#                              [--demo SECONDS]
 #   --require       exit 1 (not 0) when buildah/debootstrap/root are missing
 #   --rebuild-base  make the debootstrap base again even if it exists
 #   --tag IMAGE     name of the built image [localhost/alertbot:latest]
 #   --no-smoke      build only
+#   --demo SECONDS  also play `alertbot demo` (simulators, real sources) in the image
 # Environment: ALERTBOT_BASE_IMAGE uses that base instead of making one (e.g.
 # docker.io/library/python:3.11-slim where it can be pulled); DEBIAN_MIRROR
 # [http://deb.debian.org/debian]; HEALTH_WAIT seconds to wait for health [60];
@@ -23,7 +25,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BASE_TAG=localhost/alertbot-base:bookworm
 IMAGE=localhost/alertbot:latest
-REQUIRE=0 REBUILD_BASE=0 SMOKE=1
+REQUIRE=0 REBUILD_BASE=0 SMOKE=1 DEMO=0
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 HEALTH_WAIT=${HEALTH_WAIT:-60}
 ISOLATION=chroot
@@ -34,7 +36,8 @@ while (($#)); do
         --rebuild-base) REBUILD_BASE=1 ;;
         --tag) IMAGE=$2; shift ;;
         --no-smoke) SMOKE=0 ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --demo) DEMO=$2; shift ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
         *) echo "build_image.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -55,7 +58,7 @@ CONTAINERS=()
 PIDS=()
 cleanup() {
     local pid c
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" || true; done
     for c in "${CONTAINERS[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
     rm -rf "$TMP"
 }
@@ -161,7 +164,7 @@ if test[:1] == ["CMD"]:
 ((${#HEALTH_CMD[@]})) || { log "FAILED: the image has no HEALTHCHECK (built without --format docker?)"; exit 1; }
 log "HEALTHCHECK command: ${HEALTH_CMD[*]}"
 new_container; PROBE=$NEW
-healthy=0
+healthy=0 out="(not asked)"
 for ((i = 0; i < HEALTH_WAIT * 2; i++)); do
     if out=$(in_image "$PROBE" "${HEALTH_CMD[@]}" 2>&1); then
         healthy=1; break
@@ -194,6 +197,22 @@ wait "${PIDS[0]}" || rc=$?
 PIDS=()
 log "alertbot run (pid $service_pid) stopped by SIGTERM in $(since "$T2") s, exit $rc"
 grep -q 'SIGTERM received' "$TMP/run.log" || { log "FAILED: no 'SIGTERM received' in the log"; rc=1; }
+if in_image "$PROBE" "${HEALTH_CMD[@]}" >/dev/null 2>&1; then
+    log "FAILED: the health check still passes with alertbot stopped"; exit 1
+fi
+state=$(in_image "$SRV" ls -A /data | tr '\n' ' ')
+[[ -n $state ]] || { log "FAILED: nothing written to the /data volume (state_dir)"; exit 1; }
+log "health fails once stopped, as it should; /data holds: $state"
+leftovers=$(in_image "$SRV" sh -c 'ls -d /src /wheels /root/.cache 2>/dev/null || true')
+[[ -z $leftovers ]] || { log "FAILED: build leftovers in the final image: $leftovers"; exit 1; }
+if ((DEMO)); then
+    log "alertbot demo --duration $DEMO in the image"
+    in_image "$SRV" alertbot demo --duration "$DEMO" > "$TMP/demo.out" 2> "$TMP/demo.err" \
+        || { log "FAILED: alertbot demo"; tail -20 "$TMP/demo.err" >&2; exit 1; }
+    grep -A10 'summary' "$TMP/demo.err" >&2 || true
+    grep -q 'RESOLVED' "$TMP/demo.out" || { log "FAILED: the demo resolved nothing"; exit 1; }
+    log "demo: $(grep -c FIRING "$TMP/demo.out") firing, $(grep -c RESOLVED "$TMP/demo.out") resolved"
+fi
 size=$(buildah images --format '{{.Size}}' "$IMAGE" | head -1)
 ((rc == 0)) || { log "FAILED: alertbot run exited $rc"; tail -20 "$TMP/run.log" >&2; exit 1; }
 log "OK: $IMAGE ($size) builds, passes check, answers health, stops on SIGTERM (exit 0)"
