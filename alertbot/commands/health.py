@@ -14,7 +14,8 @@ import urllib.request
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", help="config file (default: $ALERTBOT_CONFIG, else ./alertbot.yaml)")
+    parser.add_argument("-c", "--config",
+                        help="config file (default: $ALERTBOT_CONFIG, else ./alertbot.yaml)")
     parser.add_argument("--url", help="health URL (default: http://<http.listen>/healthz)")
     parser.add_argument("--timeout", type=float, default=3.0)
 

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", help="config file (default: $ALERTBOT_CONFIG, else ./alertbot.yaml)")
+    parser.add_argument("-c", "--config",
+                        help="config file (default: $ALERTBOT_CONFIG, else ./alertbot.yaml)")
     parser.add_argument("--state-dir", help="state directory (default: the config's)")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = sub.add_parser("add", help="add a silence; prints its id")
