@@ -56,6 +56,7 @@ SIMULATORS: dict[str, str] = {
     "kaspa": "alertbot.sources.sim.kaspa:start",
     "kraken": "alertbot.sources.sim.kraken:start",
     "kakitu": "alertbot.sources.sim.kakitu:start",
+    "chia": "alertbot.sources.sim.chia:start",
 }
 
 
