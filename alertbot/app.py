@@ -98,6 +98,7 @@ class Service:
                              listen) if listen else None
         self.http = httpx.AsyncClient(transport=opts.transport, timeout=10.0)
         self.started = asyncio.Event()
+        self._chat_stop = asyncio.Event()
         self.stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._worker_task: asyncio.Task[None] | None = None
@@ -176,6 +177,7 @@ class Service:
         self._tasks = [asyncio.create_task(self.pump.run(), name="pump"),
                        asyncio.create_task(self.sources.run(), name="sources")]
         self._start_jobs()
+        self._start_chat()
         if self.options.watch_files and self.loaded.config_path is not None:
             from .reload import Reloader
             self._reloader = Reloader(self)
@@ -184,6 +186,26 @@ class Service:
         log.info("alertbot running: %d rules, %d sources, %d notifiers",
                  len(self.loaded.rules), len(self.sources.runners),
                  len(self.loaded.config.notifiers))
+
+    def control(self) -> Any:
+        """The ServiceControl the Telegram chat commands act through."""
+        from .control import LocalControl, rule_infos
+        return LocalControl(
+            store=self.store, clock=self.clock,
+            # Lambdas, not bound methods: a reload may replace the pipeline.
+            firing=lambda: self.pipeline.firing(), ack=lambda fp: self.pipeline.ack(fp),
+            states=self.sources.states, rules=lambda: rule_infos(self.loaded.rules),
+            on_silences_changed=lambda: self.pipeline.stages.silence.reload(
+                self.clock.now()))
+
+    def _start_chat(self) -> None:
+        notifiers = self.loaded.config.notifiers
+        if not any(getattr(s, "commands", False) for s in notifiers.values()):
+            return
+        from .chat import run_all_commands  # python-telegram-bot only when asked for
+        self._tasks.append(asyncio.create_task(
+            run_all_commands(notifiers, self.control(), stop=self._chat_stop),
+            name="telegram-commands"))
 
     def _start_jobs(self) -> None:
         config = self.loaded.config
@@ -241,6 +263,7 @@ class Service:
             return
         self.stopping = True
         log.info("stopping: sources first, then the queue, then the outbox")
+        self._chat_stop.set()
         await self.sources.stop()
         self.pump.stop()
         await SelfWatch.cancel(self._tasks)

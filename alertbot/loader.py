@@ -145,6 +145,13 @@ def load_config_text(text: str, display: str,
         if name not in config.notifiers:
             problems.append(marks.problem(("defaults", "notify", i), _unknown_notifier(
                 name, config)))
+    for name, settings in config.notifiers.items():
+        if settings.template:
+            from .templates import TemplateError, compile_template
+            try:
+                compile_template(settings.template)
+            except TemplateError as exc:
+                problems.append(marks.problem(("notifiers", name, "template"), str(exc)))
     for i, name in enumerate(config.digest.notify if config.digest else ()):
         if name not in config.notifiers:
             problems.append(marks.problem(("digest", "notify", i), _unknown_notifier(

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..model import Alert, Event, Reason, Severity, Status, dumps, fingerprint
 from ..settings import Defaults
+from ..templates import compile_template
 from .conditions import (
     CompiledCondition,
     compile_condition,
@@ -25,7 +26,6 @@ from .conditions import (
     encode_value,
 )
 from .rules import FieldCondition, Rule
-from .templates import compile_template
 
 GroupKey = tuple[tuple[str, str], ...]
 FOR, KEEP, ABSENT, UNCHANGED, COUNT, FORGET, DEDUP = (

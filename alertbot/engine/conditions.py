@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ..templates import compile_expression
 from .rules import AllCondition, AnyCondition, Change, Condition, FieldCondition, NotCondition
-from .templates import compile_expression
 
 Slots = list[Any]
 Cond = Callable[[Mapping[str, Any], Slots, float], "bool | None"]

@@ -25,7 +25,7 @@ from ..errors import Problem
 from ..sources import SOURCES
 from ..sources.base import NUMERIC_TYPES, EventSpec, FieldType, SourceKind, coerce
 from ..suggest import did_you_mean
-from .templates import TemplateError, compile_expression, compile_template, expression_names
+from ..templates import TemplateError, compile_expression, compile_template, expression_names
 
 if TYPE_CHECKING:
     from ..settings import Config

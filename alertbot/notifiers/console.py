@@ -12,7 +12,7 @@ import sys
 from typing import Any, TextIO
 
 from ..model import Notification, dumps, format_time
-from .render import headline, labels_line
+from .render import custom_text, headline, labels_line
 from .settings import ConsoleSettings
 
 
@@ -26,6 +26,9 @@ class ConsoleNotifier:
     def render(self, n: Notification) -> str:
         if self.settings.format == "json":
             return dumps(n.to_json())
+        custom = custom_text(n, self.settings.template)
+        if custom is not None:
+            return " ".join(f"{format_time(n.created_at)} {custom}".split("\n"))
         line = f"{format_time(n.created_at)} {headline(n)}"
         # rule and severity are already in the headline
         labels = {k: v for k, v in n.alert.labels.items() if k not in ("rule", "severity")}

@@ -132,3 +132,25 @@ def slack_payload(n: Notification) -> dict[str, Any]:
     fallback = escape_slack(_clip(headline(n), SLACK_SECTION_LIMIT))
     return {"text": fallback, "blocks": blocks, "unfurl_links": False,
             "unfurl_media": False}
+
+
+def template_context(n: Notification) -> dict[str, Any]:
+    """What a notifier `template` sees: the notification JSON (DESIGN §2.5) plus the
+    event's fields under `data`, `status_phrase` ("RESOLVED after 12m", "FIRING
+    (reminder, ...)"), `marker` (the severity emoji) and `duration` (seconds firing)."""
+    obj = n.to_json()
+    a = n.alert
+    end = a.ends_at if a.ends_at is not None else n.created_at
+    obj.update(data=dict(a.event.data) if a.event is not None else {},
+               status_phrase=status_phrase(n), marker=severity_marker(n),
+               duration=max(0.0, end - a.starts_at))
+    return obj
+
+
+def custom_text(n: Notification, template: str | None) -> str | None:
+    """The notifier's own `template` rendered for `n`, or None when it has none."""
+    if not template:
+        return None
+    from ..templates import compile_template
+    return compile_template(template)(template_context(n)).strip() or n.alert.rule
+

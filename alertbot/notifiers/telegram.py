@@ -40,9 +40,18 @@ from telegram.request import HTTPXRequest
 from ..errors import DeliveryError
 from ..model import Notification, Severity
 from .http import NotifierContext, Scrubber, secret_value
+from .render import custom_text
 from .settings import TelegramSettings
-from .telegram_format import Line, Mode, group_lines, notification_lines, render, split
-from .telegram_pacing import Pacer
+from .telegram_format import (
+    Line,
+    Mode,
+    group_lines,
+    notification_lines,
+    render,
+    split,
+    text_lines,
+)
+from .telegram_pacing import pacer_for
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +61,11 @@ PROGRESS_MEMORY = 1000      # notifications whose partial progress is remembered
 
 
 class _ScrubFilter(logging.Filter):
-    """Masks a notifier's token in records of python-telegram-bot's loggers."""
+    """Masks every registered bot token in records of python-telegram-bot's loggers."""
 
-    def __init__(self, scrub: Scrubber) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.scrub = scrub
+        self.scrub = Scrubber(register=False)
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
@@ -66,13 +75,22 @@ class _ScrubFilter(logging.Filter):
         return True
 
 
-def scrub_library_logs(scrub: Scrubber) -> None:
-    """Attach a token-masking filter to PTB's loggers (filters do not inherit)."""
-    for name in ("telegram", "telegram.Bot", "telegram.ext", "telegram.ext.Application",
-                 "telegram.ext.Updater", "telegram.ext.ExtBot", "telegram.request",
-                 "telegram._bot", "telegram.ext._application", "telegram.ext._updater",
-                 "telegram.request._baserequest", "telegram.request._httpxrequest"):
-        logging.getLogger(name).addFilter(_ScrubFilter(scrub))
+# PTB names its loggers after classes (telegram.Bot, telegram.ext.Updater, ...); a filter
+# on a logger does not apply to its children, so each one gets the shared filter.
+_PTB_LOGGERS = ("telegram", "telegram.ext", "telegram.Bot", "telegram.ext.ExtBot",
+                "telegram.HTTPXRequest", "telegram.BaseRequest", "telegram.ext.Updater",
+                "telegram.ext.Application", "telegram.ext.JobQueue",
+                "telegram.ext.BaseUpdateProcessor", "telegram.ext.AIORateLimiter")
+_FILTER = _ScrubFilter()
+for _name in _PTB_LOGGERS:
+    logging.getLogger(_name).addFilter(_FILTER)
+
+
+def scrub_library_logs(token: str) -> Scrubber:
+    """Register `token` for masking in PTB's (and httpx's) logs; returns its Scrubber."""
+    scrub = Scrubber([token])
+    _FILTER.scrub.add([token])
+    return scrub
 
 
 def retry_after_seconds(value: int | float | dt.timedelta) -> float:
@@ -105,21 +123,22 @@ class TelegramNotifier:
         self.name = name
         self.settings = settings
         token = secret_value(settings.token) or ""
-        self._scrub = Scrubber([token])
-        scrub_library_logs(self._scrub)
+        self._scrub = scrub_library_logs(token)
         chats = settings.chat_id if isinstance(settings.chat_id, list) else [settings.chat_id]
         self.chats = [str(c) for c in chats]
         self.mode: Mode = settings.parse_mode
         self._clock = ctx.clock
         self._bot = make_bot(token, settings.api_url, float(settings.timeout), ctx)
-        self.pacer = Pacer(ctx.clock)
+        self.pacer = pacer_for(token, ctx.clock)
         self._progress: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._closed = False
 
     # -- Notifier ----------------------------------------------------------------------
     async def send(self, notification: Notification) -> None:
         silent = notification.alert.severity <= Severity.info
-        await self._deliver(notification.id, notification_lines(notification), silent)
+        custom = custom_text(notification, self.settings.template)
+        lines = notification_lines(notification) if custom is None else text_lines(custom)
+        await self._deliver(notification.id, lines, silent)
 
     async def send_group(self, group_key: str,
                          notifications: Sequence[Notification]) -> None:
@@ -161,13 +180,16 @@ class TelegramNotifier:
             log.warning("telegram %s: chat %s rejected the %s markup (%s); "
                         "sending this part as plain text", self.name, chat, self.mode, exc)
             try:
-                await self._paced_send(chat, render(part, "none"), "none", silent)
+                # The rejected message was not delivered: no second pacing slot for it.
+                await self._paced_send(chat, render(part, "none"), "none", silent,
+                                       paced=False)
             except _ParseError as again:
                 raise DeliveryError(f"telegram {self.name}: chat {chat}: {again}",
                                     retry=False, status=400) from None
 
-    async def _paced_send(self, chat: str, text: str, mode: Mode, silent: bool) -> None:
-        delay = await self.pacer.wait(chat, MAX_PACING_WAIT)
+    async def _paced_send(self, chat: str, text: str, mode: Mode, silent: bool, *,
+                          paced: bool = True) -> None:
+        delay = await self.pacer.wait(chat, MAX_PACING_WAIT) if paced else None
         if delay is not None:
             raise DeliveryError(f"telegram {self.name}: chat {chat} paced for {delay:.1f}s",
                                 retry=True, retry_after=delay)

@@ -58,6 +58,11 @@ def _text_lines(style: Style, text: str) -> list[Line]:
     return [((style, t),) if t else () for t in text.split("\n")]
 
 
+def text_lines(text: str) -> list[Line]:
+    """Plain user text (a notifier `template`'s output) as unstyled lines."""
+    return _text_lines("", text)
+
+
 def notification_lines(n: Notification) -> list[Line]:
     """One notification: marker + bold status line, the message, labels, since when."""
     a = n.alert

@@ -11,6 +11,8 @@ Clock, so tests run it on a fake clock.
 
 from __future__ import annotations
 
+import hashlib
+import weakref
 from collections import deque
 
 from ..clock import Clock
@@ -80,3 +82,17 @@ class Pacer:
             if at - now > max_wait:
                 return at - now
             await self.clock.sleep_until(at)
+
+
+_SHARED: weakref.WeakValueDictionary[tuple[str, int], Pacer] = weakref.WeakValueDictionary()
+
+
+def pacer_for(token: str, clock: Clock) -> Pacer:
+    """The Pacer of a bot token: Telegram's limits are per bot, so notifiers sharing a
+    token (several blocks, or a rebuilt notifier during a reload) share one budget."""
+    key = (hashlib.sha256(token.encode()).hexdigest(), id(clock))
+    pacer = _SHARED.get(key)
+    if pacer is None or pacer.clock is not clock:
+        pacer = Pacer(clock)
+        _SHARED[key] = pacer
+    return pacer

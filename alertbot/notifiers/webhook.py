@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..model import Notification, dumps, format_time
@@ -108,6 +109,31 @@ class WebhookNotifier:
         await post(self._client, self._url, what=self._what, scrub=self._scrub,
                    now=time.time(), content=body, headers=self.headers(notification, body))
         log.debug("%s: delivered %s", self._what, notification.id)
+
+    async def send_group(self, group_key: str,
+                         notifications: Sequence[Notification]) -> None:
+        """One POST for a group: `{"group_key", "alerts": [...]}` (or one v4 body)."""
+        if self.settings.format == "alertmanager":
+            bodies = [alertmanager_body(n, self.name, self.settings.external_url)
+                      for n in notifications]
+            obj = {**bodies[0], "groupKey": group_key,
+                   "alerts": [a for b in bodies for a in b["alerts"]],
+                   "status": ("firing" if any(n.alert.status == "firing"
+                                              for n in notifications) else "resolved")}
+        else:
+            obj = {"group_key": group_key, "alerts": [n.to_json() for n in notifications]}
+        body = dumps(obj).encode()
+        # A stable id for the same set of notifications, so receivers can dedup retries.
+        digest = hashlib.sha256("|".join(sorted(n.id for n in notifications)).encode())
+        first = notifications[0]
+        headers = self.headers(first, body)
+        msg_id = "grp_" + digest.hexdigest()[:24]
+        headers["webhook-id"] = msg_id
+        if self._key is not None:
+            headers["webhook-signature"] = sign(self._key, msg_id,
+                                                int(headers["webhook-timestamp"]), body)
+        await post(self._client, self._url, what=self._what, scrub=self._scrub,
+                   now=time.time(), content=body, headers=headers)
 
     async def aclose(self) -> None:
         if not self._closed:

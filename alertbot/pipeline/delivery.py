@@ -8,7 +8,9 @@ flight), so a destination that is down or rate-limited never delays the others, 
 429 in one destination never re-sends to another. A retryable failure pauses its lane:
 until exactly `retry_after` when the server gave one (never earlier), else for a capped,
 jittered exponential backoff; non-retryable failures and rows older than
-`max_retry_age` become dead letters (`alertbot outbox list|retry`).
+`max_retry_age` become dead letters (`alertbot outbox list|retry`). A notifier with
+`group_wait` (`grouping.py`) sends its due rows as one message once the group's wait is
+over; the rows are deleted together after that send succeeded, or rescheduled together.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import contextlib
 import heapq
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from ..clock import Clock
 from ..errors import DeliveryError
 from ..metrics import Metrics, NullMetrics
 from ..notifiers.base import Notifier
 from ..store import OutboxRow, StateStore
+from .grouping import GroupNotifier, GroupPolicy, group_key, policies
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,8 @@ class DeliveryWorker:
                  clock: Clock, metrics: Metrics | None = None,
                  max_retry_age: float = 86400.0, backoff_initial: float = 1.0,
                  backoff_max: float = 300.0, rng: random.Random | None = None,
-                 on_dead_letter: Callable[[OutboxRow, str], None] | None = None) -> None:
+                 on_dead_letter: Callable[[OutboxRow, str], None] | None = None,
+                 groups: Mapping[str, GroupPolicy] | None = None) -> None:
         self._store = store
         self._notifiers = dict(notifiers)
         self._clock = clock
@@ -51,6 +55,9 @@ class DeliveryWorker:
         self._backoff_max = backoff_max
         self._rng = rng or random.Random()
         self._on_dead_letter = on_dead_letter
+        # Grouping comes from each notifier's own settings unless given explicitly.
+        self._groups = dict(groups) if groups is not None else policies(
+            {name: getattr(n, "settings", None) for name, n in self._notifiers.items()})
         self._wakeups = {name: asyncio.Event() for name in self._notifiers}
         self._blocked_until = dict.fromkeys(self._notifiers, 0.0)
         self._streak = dict.fromkeys(self._notifiers, 0)
@@ -154,10 +161,15 @@ class DeliveryWorker:
                 self._update_depth()
                 await self._wait(wakeup, self._next_wake(name, now))
                 continue
-            for row in rows:
-                if self._blocked_until[name] > self._clock.now():
-                    break
-                await self._attempt(name, notifier, row)
+            policy = self._groups.get(name)
+            if policy is None:
+                await self._attempt_each(name, notifier, rows)
+            elif (at := policy.flush_at(rows)) > now:
+                # Later rows never make the group due sooner: no need to wake for them.
+                await self._wait(wakeup, at, interruptible=False)
+                continue
+            else:
+                await self._attempt_group(name, notifier, rows, policy)
             self._update_depth()
 
     def _next_wake(self, name: str, now: float) -> float:
@@ -184,25 +196,72 @@ class DeliveryWorker:
         return None
 
     # -- one attempt -------------------------------------------------------------------
-    async def _attempt(self, name: str, notifier: Notifier, row: OutboxRow) -> None:
+    async def _attempt_each(self, name: str, notifier: Notifier,
+                            rows: Sequence[OutboxRow]) -> bool:
+        sent = False
+        for row in rows:
+            if self._blocked_until[name] > self._clock.now():
+                break
+            sent |= await self._attempt(name, notifier, row)
+        return sent
+
+    async def _attempt(self, name: str, notifier: Notifier, row: OutboxRow) -> bool:
+        return await self._outcome(name, [row], notifier.send(row.notification))
+
+    async def _attempt_group(self, name: str, notifier: Notifier,
+                             rows: Sequence[OutboxRow], policy: GroupPolicy) -> None:
+        if len(rows) > 1 and isinstance(notifier, GroupNotifier):
+            sent = await self._outcome(name, rows, notifier.send_group(
+                group_key(name), [r.notification for r in rows]))
+        else:
+            # A single row reads better alone; a kind without a grouped message
+            # still gets the timing (one message per row).
+            sent = await self._attempt_each(name, notifier, rows)
+        if sent:
+            policy.last_flush = self._clock.now()
+
+    async def _outcome(self, name: str, rows: Sequence[OutboxRow],
+                       send: Awaitable[None]) -> bool:
+        """Run one send covering `rows`; all of them are delivered or all fail alike."""
+        ok = False
         try:
             async with asyncio.timeout(self.SEND_TIMEOUT):
-                await notifier.send(row.notification)
+                await send
         except DeliveryError as exc:
-            self._failed(name, row, str(exc), exc.retry, exc.retry_after)
+            self._failed_rows(name, rows, str(exc), exc.retry, exc.retry_after)
         except TimeoutError:
-            self._failed(name, row, f"{name}: no answer within {self.SEND_TIMEOUT:g}s",
-                         True, None)
+            self._failed_rows(name, rows, f"{name}: no answer within "
+                                          f"{self.SEND_TIMEOUT:g}s", True, None)
         except Exception as exc:
             # The text of an unexpected exception may carry secrets: keep the type only.
             log.error("notifier %s raised unexpected %s", name, type(exc).__name__)
             log.debug("notifier %s failure", name, exc_info=True)
-            self._failed(name, row, f"{name}: unexpected {type(exc).__name__}", True, None)
+            self._failed_rows(name, rows, f"{name}: unexpected {type(exc).__name__}",
+                              True, None)
         else:
-            self._store.outbox_delivered(row.id, self._clock.now())
+            ok = True
+            for row in rows:
+                self._store.outbox_delivered(row.id, self._clock.now())
+                self._metrics.inc("notifications_sent_total", notifier=name)
             self._streak[name] = 0
-            self._metrics.inc("notifications_sent_total", notifier=name)
         self._progress.set()
+        return ok
+
+    def _failed_rows(self, name: str, rows: Sequence[OutboxRow], error: str, retry: bool,
+                     retry_after: float | None) -> None:
+        first, *others = rows
+        self._failed(name, first, error, retry, retry_after)
+        if not others:
+            return
+        # One failed send: every row of the group follows the first one's fate.
+        mate = next((r for r in self._store.outbox_list("pending") if r.id == first.id),
+                    None)
+        for row in others:
+            if mate is None:
+                self._dead(row, error)
+            else:
+                self._metrics.inc("notifications_failed_total", notifier=name)
+                self._store.outbox_reschedule(row.id, mate.next_attempt_at, error)
 
     def _failed(self, name: str, row: OutboxRow, error: str, retry: bool,
                 retry_after: float | None) -> None:

@@ -101,8 +101,17 @@ def parse_markdown_v2(text: str) -> str:
             out.append(text[i + 1])
             i += 2
             continue
+        if c == "`":
+            end = i + 1
+            while end < len(text) and text[end] != "`":
+                end += 2 if text[end] == "\\" else 1
+            if end >= len(text):
+                raise EntityError("Can't find end of Pre entity")
+            out.append(re.sub(r"\\(.)", r"\1", text[i + 1:end]))
+            i = end + 1
+            continue
         mark = "__" if text.startswith("__", i) else "||" if text.startswith("||", i) else c
-        if mark in ("*", "_", "__", "~", "||", "`"):
+        if mark in ("*", "_", "__", "~", "||"):
             if open_marks and open_marks[-1] == mark:
                 open_marks.pop()
             else:
@@ -158,6 +167,7 @@ class FakeTelegramAPI:
     def __post_init__(self) -> None:
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
         self._changed = asyncio.Condition()
         self._next_update_id = 1
         self._next_message_id = 1
@@ -217,6 +227,9 @@ class FakeTelegramAPI:
             self._server.close()
             for w in list(self._conns):
                 w.close()
+            # Python 3.11's wait_closed does not wait for the handlers: do it here, so
+            # none is left for the loop's shutdown to cancel.
+            await asyncio.gather(*self._handlers, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
 
@@ -298,6 +311,9 @@ class FakeTelegramAPI:
     async def _serve(self, reader: asyncio.StreamReader,
                      writer: asyncio.StreamWriter) -> None:
         self._conns.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             while True:
                 line = await reader.readline()
@@ -309,7 +325,10 @@ class FakeTelegramAPI:
                     name, _, value = raw.decode("latin-1").partition(":")
                     headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                status, payload = await self._route(path, headers, body)
+                try:
+                    status, payload = await self._route(path, headers, body)
+                except Exception as exc:  # a bug in the fake must not hang the client
+                    status, payload = _error(500, f"fake server error: {exc!r}")
                 data = json.dumps(payload).encode()
                 head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"
                         f"Content-Length: {len(data)}\r\n"
@@ -320,6 +339,8 @@ class FakeTelegramAPI:
             return
         finally:
             self._conns.discard(writer)
+            if task is not None:
+                self._handlers.discard(task)
             writer.close()
 
     async def _route(self, path: str, headers: dict[str, str],

@@ -1,4 +1,4 @@
-"""Sandboxed Jinja2 for rule messages, `dedup_key` and `when:` expressions.
+"""Sandboxed Jinja2 for rule messages, `dedup_key`, `when:` expressions and notifier templates.
 
 One sandboxed environment for the process; identical sources compile once (cache), so
 1,000 rule files sharing a message template pay once. Undefined names render empty in
@@ -16,8 +16,8 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..durations import format_duration
-from ..model import format_time
+from .durations import format_duration
+from .model import format_time
 
 Renderer = Callable[[Mapping[str, Any]], str]
 Predicate = Callable[[Mapping[str, Any]], Any]
