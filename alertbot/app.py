@@ -40,12 +40,11 @@ from .runtime import Runtime
 from .sources.base import ConnectionSettings, WebSocketSource
 from .sources.interest import Interest, apply_interest, rule_interest
 from .sources.manager import SourceManager
-from .store import SQLiteStore
+from .store import DB_NAME, SQLiteStore
 from .watchdog import ALIVE_WITHIN, BACKLOG_INTERVAL, SELF_KIND, SelfWatch, every
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "alertbot.db"
 PRUNE_INTERVAL = 3600.0
 
 

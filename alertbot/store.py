@@ -27,6 +27,9 @@ from .model import Notification, dumps, notification_from_json
 OutboxState = Literal["pending", "dead"]
 
 
+DB_NAME = "alertbot.db"   # the one state file in `state_dir`
+
+
 @dataclass(frozen=True, slots=True)
 class InstanceRecord:
     """Persisted state of one alert instance; `state` is engine-defined JSON."""

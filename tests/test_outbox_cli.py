@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 from alertbot.cli import main
-from alertbot.commands.replay import DB_NAME
 from alertbot.notifiers.http import NotifierContext
 from alertbot.notifiers.settings import WebhookSettings
 from alertbot.notifiers.webhook import build
 from alertbot.pipeline.delivery import DeliveryWorker
-from alertbot.store import SQLiteStore
+from alertbot.store import DB_NAME, SQLiteStore
 from tests.fakes.clock import FakeClock
 from tests.fakes.http_receiver import HttpReceiver, Reply
 from tests.notifiers.samples import make_notification

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from alertbot.cli import main
-from alertbot.commands.replay import DB_NAME, replay_lines
+from alertbot.commands.replay import replay_lines
 from alertbot.loader import load
 from alertbot.model import Notification, format_time, parse_time
-from alertbot.store import SQLiteStore
+from alertbot.store import DB_NAME, SQLiteStore
 from tests.semantics_cases import CASES, Case, Line
 
 T0 = parse_time("2026-01-01T00:00:00Z")

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from alertbot.cli import main
-from alertbot.commands.replay import DB_NAME
 from alertbot.model import parse_time
-from alertbot.store import SQLiteStore
+from alertbot.store import DB_NAME, SQLiteStore
 
 
 def test_add_list_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

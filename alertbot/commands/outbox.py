@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .statedb import open_state_db
 
 if TYPE_CHECKING:
     from ..store import OutboxRow, SQLiteStore
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         print("alertbot outbox retry: give row IDs or --all (not both)", file=sys.stderr)
         return 2
     try:
-        store = _open(args)
+        store = open_state_db(args, must_exist=True)
     except Exception as exc:  # config or database problem: say it, don't trace
         print(f"alertbot outbox: {exc}", file=sys.stderr)
         return 1
@@ -47,22 +48,6 @@ def run(args: argparse.Namespace) -> int:
         return _retry(store, None if args.all else list(args.ids))
     finally:
         store.close()
-
-
-def _open(args: argparse.Namespace) -> SQLiteStore:
-    from ..store import SQLiteStore
-    from .replay import DB_NAME
-
-    state_dir = args.state_dir
-    if state_dir is None:
-        from ..loader import load
-
-        loaded = load(args.config)
-        state_dir = loaded.base_dir / loaded.config.state_dir
-    path = Path(state_dir) / DB_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"no state database at {path}")
-    return SQLiteStore(path)
 
 
 def _list(store: SQLiteStore, state: str | None, as_json: bool) -> int:

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "alertbot.db"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +71,7 @@ def _setup_logging() -> None:
 
 def open_store(state_dir: str | None, *, send: bool) -> SQLiteStore | None:
     """The state-dir store, an in-memory outbox for --send, or none for a dry run."""
-    from ..store import SQLiteStore
+    from ..store import DB_NAME, SQLiteStore
 
     if state_dir is not None:
         return SQLiteStore(Path(state_dir) / DB_NAME)

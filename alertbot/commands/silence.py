@@ -12,8 +12,9 @@ import argparse
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .statedb import open_state_db
 
 if TYPE_CHECKING:
     from ..store import SQLiteStore
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        store = _open(args)
+        store = open_state_db(args)
     except Exception as exc:  # config or database problem: say it, don't trace
         print(f"alertbot silence: {exc}", file=sys.stderr)
         return 1
@@ -55,19 +56,6 @@ def run(args: argparse.Namespace) -> int:
         return 1 if missing else 0
     finally:
         store.close()
-
-
-def _open(args: argparse.Namespace) -> SQLiteStore:
-    from ..store import SQLiteStore
-    from .replay import DB_NAME
-
-    state_dir = args.state_dir
-    if state_dir is None:
-        from ..loader import load
-
-        loaded = load(args.config)
-        state_dir = loaded.base_dir / loaded.config.state_dir
-    return SQLiteStore(Path(state_dir) / DB_NAME)
 
 
 def parse_matchers(items: list[str]) -> dict[str, str]:
