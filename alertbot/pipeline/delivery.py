@@ -234,7 +234,8 @@ class DeliveryWorker:
                                           f"{self.SEND_TIMEOUT:g}s", True, None)
         except Exception as exc:
             # The text of an unexpected exception may carry secrets: keep the type only.
-            log.error("notifier %s raised unexpected %s", name, type(exc).__name__)
+            log.error("notifier %s raised unexpected %s", name, type(exc).__name__,
+                      extra={"notifier": name})
             log.debug("notifier %s failure", name, exc_info=True)
             self._failed_rows(name, rows, f"{name}: unexpected {type(exc).__name__}",
                               True, None)
@@ -286,7 +287,7 @@ class DeliveryWorker:
         heapq.heappush(self._due_heap[name], next_at)
         self._metrics.inc("notifications_retried_total", notifier=name)
         log.info("delivery of %s via %s failed, retry in %.1fs: %s", row.id, name, delay,
-                 error)
+                 error, extra={"notifier": name, "rule": row.notification.alert.rule})
 
     def _backoff(self, failures: int) -> float:
         """Capped exponential backoff with jitter in [50 %, 100 %] of the step."""
@@ -296,7 +297,8 @@ class DeliveryWorker:
     def _dead(self, row: OutboxRow, error: str) -> None:
         self._store.outbox_dead(row.id, error, self._clock.now())
         self._metrics.inc("notifications_dead_total", notifier=row.notifier)
-        log.warning("dead letter %s via %s: %s", row.id, row.notifier, error)
+        log.warning("dead letter %s via %s: %s", row.id, row.notifier, error,
+                    extra={"notifier": row.notifier, "rule": row.notification.alert.rule})
         if self._on_dead_letter is not None:
             try:
                 self._on_dead_letter(row, error)
