@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -66,6 +67,8 @@ async def test_sigterm_mid_burst_then_restart(tmp_path: Path) -> None:
         code, log = await stop(proc)
         assert code == 0, log
         assert len(delivered) == 10
+        lines = [json.loads(line) for line in log.splitlines()]   # stderr is JSON only
+        assert any(x["message"].startswith("SIGTERM received") for x in lines)
 
         phase["accept"] = 10**6
         proc = await start(path)
