@@ -52,10 +52,16 @@ class Runtime:
 
     def feed(self, event: Event) -> list[Notification]:
         """Fire timers due up to event.time, then evaluate the event and route it."""
-        out = self._run_timers(event.time)
+        t = event.time
+        # Hot path: no timer due (the common case) costs two heap peeks, no list.
+        eng, pipe = self.engine.next_deadline(), self.pipeline.next_deadline()
+        if (eng is not None and eng <= t) or (pipe is not None and pipe <= t):
+            out = self._run_timers(t)
+        else:
+            out = []
         alerts = self.engine.process(event)
         if alerts:
-            out += self._emit(self.pipeline.submit(alerts, event.time))
+            out += self._emit(self.pipeline.submit(alerts, t))
         return out
 
     def advance(self, now: float) -> list[Notification]:

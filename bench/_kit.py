@@ -10,6 +10,7 @@ Not a test helper: imported by the scripts in this folder only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import statistics
@@ -39,6 +40,14 @@ def price_rules_yaml(count: int, symbols: list[str], *, notify: str = "rec",
                      f"when: {{field: last, {op}: {level!r}}}, notify: [{notify}], "
                      f"message: '{{{{ symbol }}}} at {{{{ last }}}}'}}")
     return "\n".join(lines) + "\n"
+
+
+def split_rules(text: str, files: int) -> dict[str, str]:
+    """The rules of one `price_rules_yaml` text spread over `files` rule files."""
+    lines = text.splitlines()[1:]
+    size = -(-len(lines) // files)
+    return {f"part{k:03d}": "rules:\n" + "\n".join(lines[k * size:(k + 1) * size]) + "\n"
+            for k in range(files) if lines[k * size:(k + 1) * size]}
 
 
 def write_config(root: Path, sources: dict[str, Any], rules: dict[str, str], *,
@@ -99,3 +108,46 @@ def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
 
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
                       *map(line, rows)])
+
+
+class WebhookReceiver:
+    """A minimal HTTP/1.1 keep-alive server on 127.0.0.1 answering 200 to every POST and
+    counting deliveries by `webhook-id` (memory: one counter per id, no bodies kept)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.statuses: dict[str, int] = {}
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> WebhookReceiver:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/hook"
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                headers = dict(line.split(": ", 1) for line in
+                               head.decode("latin-1").split("\r\n")[1:] if ": " in line)
+                lower = {k.lower(): v for k, v in headers.items()}
+                body = await reader.readexactly(int(lower.get("content-length", "0")))
+                msg_id = lower.get("webhook-id", "")
+                self.counts[msg_id] = self.counts.get(msg_id, 0) + 1
+                status = str(json.loads(body).get("status", "?")) if body else "?"
+                self.statuses[status] = self.statuses.get(status, 0) + 1
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()

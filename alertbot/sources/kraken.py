@@ -504,6 +504,9 @@ class KrakenSource(WebSocketSource):
 
     kind: ClassVar[SourceKind] = KIND
     settings: KrakenSettings
+    # parse() takes the frame's bytes (orjson decodes UTF-8 itself): the runner skips
+    # decoding every text frame to str first.
+    raw_frames: ClassVar[bool] = True
 
     def __init__(self, name: str, settings: KrakenSettings, ctx: SourceContext) -> None:
         super().__init__(name, settings, ctx)

@@ -23,7 +23,12 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidURI,
+)
 
 from ..clock import Clock
 from ..errors import SourceError
@@ -69,7 +74,7 @@ class EventContext:
         self._emit = emit
 
     def emit(self, etype: str, data: Mapping[str, Any]) -> None:
-        self._emit(Event(source=self.name, type=etype, time=self.clock.now(), data=data))
+        self._emit(Event(self.name, etype, self.clock.now(), data))
 
     def error(self, kind: str, message: str) -> None:
         self.log.warning("%s: %s", kind, message)
@@ -293,12 +298,23 @@ class SourceRunner:
 
     async def _read(self, session: WsSession) -> None:
         loop = asyncio.get_running_loop()
-        async for frame in session.ws:
+        recv = session.ws.recv
+        # Sources whose parse() takes bytes skip the UTF-8 decode of every text frame.
+        decode: bool | None = False if getattr(self.source, "raw_frames", False) else None
+        dispatch = self._dispatch
+        while True:
+            try:
+                frame = await recv(decode)
+            except ConnectionClosedOK:
+                raise _Drop("closed by peer") from None
             self._last_frame = loop.time()
-            await self._handle(session, frame)
-        raise _Drop("closed by peer")
+            parsed = dispatch(frame)
+            # Only frames that ask for more than events (replies, sends...) cost an await.
+            if parsed is not None:
+                await self._follow_up(session, parsed)
 
-    async def _handle(self, session: WsSession, frame: str | bytes) -> None:
+    def _dispatch(self, frame: str | bytes) -> Parsed | None:
+        """Parse one frame and emit its events; returns it if it needs anything more."""
         try:
             parsed = self.source.parse(frame)
         except Exception as exc:
@@ -307,9 +323,22 @@ class SourceRunner:
             level = logging.WARNING if isinstance(exc, ValueError) else logging.ERROR
             self.ctx.log.log(level, "skipped malformed frame (%s): %.200r", exc, frame,
                              exc_info=not isinstance(exc, ValueError))
-            return
+            return None
+        emit = self.ctx.emit
         for etype, data in parsed.events:
-            self.ctx.emit(etype, data)
+            emit(etype, data)
+        if (parsed.replies or parsed.failures or parsed.errors or parsed.send
+                or parsed.pong or parsed.reconnect):
+            return parsed
+        return None
+
+    async def _handle(self, session: WsSession, frame: str | bytes) -> None:
+        """Parse one frame and act on it (events, replies, errors, sends, pong)."""
+        parsed = self._dispatch(frame)
+        if parsed is not None:
+            await self._follow_up(session, parsed)
+
+    async def _follow_up(self, session: WsSession, parsed: Parsed) -> None:
         if parsed.replies or parsed.failures:
             session.resolve(parsed)
         for kind, message in parsed.errors:
