@@ -18,6 +18,9 @@ import gc
 import logging
 import operator
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 from .clock import Clock
 from .metrics import Metrics
@@ -33,8 +36,13 @@ _SOURCE_TYPE = operator.attrgetter("source", "type")
 
 
 class EventPump:
-    def __init__(self, runtime: Runtime, *, clock: Clock, metrics: Metrics) -> None:
+    def __init__(self, runtime: Runtime, *, clock: Clock, metrics: Metrics,
+                 transaction: Callable[[], AbstractContextManager[Any]] = nullcontext
+                 ) -> None:
         self.runtime = runtime
+        # One store transaction per batch: outbox rows, notify log and engine state of a
+        # tick commit together, once (a commit per alert cost ~0.17 ms each).
+        self._transaction = transaction
         self.clock = clock
         self.metrics = metrics
         self.beat = time.monotonic()
@@ -106,13 +114,18 @@ class EventPump:
 
     def _tick(self) -> None:
         self.beat = time.monotonic()
-        try:
-            self.runtime.advance(self.clock.now())
-            self.runtime.flush()
-        except Exception:
-            log.exception("firing timers failed")
+        with self._transaction():
+            try:
+                self.runtime.advance(self.clock.now())
+                self.runtime.flush()
+            except Exception:
+                log.exception("firing timers failed")
 
     def _batch(self) -> None:
+        with self._transaction():
+            self._evaluate()
+
+    def _evaluate(self) -> None:
         self.beat = time.monotonic()
         queue, feed = self._queue, self.runtime.feed
         n = min(len(queue), BATCH)

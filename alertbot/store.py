@@ -16,7 +16,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -161,6 +161,7 @@ class SQLiteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
+        self._depth = 0
         self._migrate()
 
     # -- schema ------------------------------------------------------------------------
@@ -182,13 +183,25 @@ class SQLiteStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self._depth:
+            # Inside `batch()`: part of the enclosing transaction.
+            yield self._db
+            return
         self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield self._db
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+        finally:
+            self._depth = 0
         self._db.execute("COMMIT")
+
+    def batch(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One transaction around many writes (the event pump's tick: outbox rows,
+        notify log and engine state commit together, atomically and once)."""
+        return self._tx()
 
     # -- instances ---------------------------------------------------------------------
     def load_instances(self) -> list[InstanceRecord]:
