@@ -50,6 +50,23 @@ class Simulator(Protocol):
 
 StartFn = Callable[[], Awaitable[Simulator]]
 
+
+class StateWatch:
+    """For simulators: `wait_for(predicate)` (tests and scripts wait on the simulator's
+    state, never on sleeps), re-checked whenever the simulator calls `_notify()`.
+    The simulator sets `self._changed = asyncio.Condition()` in its `__init__`."""
+
+    _changed: asyncio.Condition
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until `predicate()` holds (TimeoutError after `timeout` seconds)."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
 SIMULATORS: dict[str, str] = {
     # kind → "module:function"; each watcher adds its line, e.g.
     # "kraken": "alertbot.sources.sim.kraken:start",

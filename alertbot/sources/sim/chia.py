@@ -23,7 +23,6 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..chia_certs import make_ssl_dir
 from ..chia_tls import server_context
+from . import StateWatch
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class RpcReply:
     hold: bool = False
 
 
-class ChiaSim:
+class ChiaSim(StateWatch):
     """The simulator; `async with ChiaSim() as sim:` then point a chia source at it."""
 
     def __init__(self, *, sp_interval: float = 0.5, block_every: int = 4,
@@ -169,14 +169,7 @@ class ChiaSim:
     def requested(self, command: str) -> int:
         return sum(1 for _, msg in self.requests if msg.get("command") == command)
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Wait until `predicate()` holds (checked whenever the simulator's state changes)."""
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(predicate)
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
     # ------------------------------------------------------------------ daemon protocol
     async def _handle(self, ws: ServerConnection) -> None:

@@ -24,6 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ..kaspa import KNOWN_METHODS, NOTIFICATION_NAMES
+from . import StateWatch
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class _Conn:
     subs: set[str] = field(default_factory=set)
 
 
-class KaspaSim:
+class KaspaSim(StateWatch):
     """The simulator; `async with KaspaSim() as sim:` then connect to `sim.url`."""
 
     def __init__(self, *, network: str = "mainnet", tick: float = 0.1, daa_step: int = 10,
@@ -88,13 +89,13 @@ class KaspaSim:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-            await self._notify_changed()
+            await self._notify()
 
     async def up(self) -> None:
         """The node comes back on the same port."""
         if self._server is None:
             await self._listen(self.port)
-            await self._notify_changed()
+            await self._notify()
 
     @property
     def is_up(self) -> bool:
@@ -144,14 +145,7 @@ class KaspaSim:
         return sum(1 for index, msg in self.requests if msg.get("method") == method
                    and (connection is None or index == connection))
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Wait until `predicate()` holds (checked whenever the simulator's state changes)."""
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(predicate)
 
-    async def _notify_changed(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
     # ------------------------------------------------------------------ protocol
 
@@ -159,7 +153,7 @@ class KaspaSim:
         self.connections += 1
         conn = _Conn(ws, self.connections)
         self.live.append(conn)
-        await self._notify_changed()
+        await self._notify()
         try:
             async for raw in ws:
                 if not await self._request(conn, raw):
@@ -168,7 +162,7 @@ class KaspaSim:
             pass
         finally:
             self.live.remove(conn)
-            await self._notify_changed()
+            await self._notify()
 
     async def _request(self, conn: _Conn, raw: str | bytes) -> bool:
         """Answer one frame; False when kaspad would drop the connection."""
@@ -182,7 +176,7 @@ class KaspaSim:
             await conn.ws.close(1011, "unknown method")
             return False
         self.requests.append((conn.index, msg))
-        await self._notify_changed()
+        await self._notify()
         rid = msg.get("id")
         if rid is None or method in self.silent_methods:
             return True
@@ -262,7 +256,7 @@ class KaspaSim:
                 self.daa_score += self.daa_step
                 self.blue_score += 1
                 await self.push()
-            await self._notify_changed()
+            await self._notify()
 
     async def push(self) -> None:
         """Send the current scores to every subscriber, wrapped as kaspad wraps them."""

@@ -18,7 +18,6 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ...model import format_time
 from ..kraken_book import Book
+from . import StateWatch
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def _num(value: Decimal | float, places: int) -> str:
     return f"{value:.{places}f}"
 
 
-class KrakenSim:
+class KrakenSim(StateWatch):
     """The simulator; `async with KrakenSim() as sim:` then connect to `sim.url`."""
 
     def __init__(self, *, tick: float = 0.1, heartbeat: float = 1.0, walk: bool = True,
@@ -159,11 +159,6 @@ class KrakenSim:
                 while transport.get_write_buffer_size() > 1 << 20 and not transport.is_closing():
                     await asyncio.sleep(0.0005)
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Wait until `predicate()` holds (re-checked on every request and connection)."""
-        async with asyncio.timeout(timeout):
-            async with self._changed:
-                await self._changed.wait_for(predicate)
 
     def subscribed(self, channel: str, symbol: str | None = None,
                    method: str = "subscribe") -> int:
@@ -214,9 +209,6 @@ class KrakenSim:
     async def close(self) -> None:
         await self.stop()
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
     # ------------------------------------------------------------------ connection
 
