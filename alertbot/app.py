@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,9 +149,9 @@ class Service:
     def _exposition(self) -> bytes:
         exposition = getattr(self.metrics, "exposition", None)
         self.metrics.set("alerts_firing", len(self.pipeline.firing()))
-        for name, state in self.sources.states().items():
-            self.metrics.set("source_connected", 1.0 if state == "connected" else 0.0,
-                             source=name)
+        for name in self.sources.missing:
+            # Runners keep their own gauge; a source that cannot run has no runner.
+            self.metrics.set("source_connected", 0.0, source=name)
         return exposition() if exposition is not None else b""
 
     # -- probes --------------------------------------------------------------------------
@@ -267,7 +267,7 @@ class Service:
         self._chat_stop.set()
         await self.sources.stop()
         self.pump.stop()
-        await SelfWatch.cancel(self._tasks)
+        await cancel_all(self._tasks)
         self.pump.drain()
         self.runtime.flush()
         delivered = await self.worker.drain(self.options.drain_timeout)
@@ -275,7 +275,7 @@ class Service:
             log.warning("outbox not empty after %gs; the rest goes out on the next start",
                         self.options.drain_timeout)
         if self._worker_task is not None:
-            await SelfWatch.cancel([self._worker_task])
+            await cancel_all([self._worker_task])
         await self.worker.aclose()
         await self.http.aclose()
         if self.ops is not None:
@@ -303,6 +303,14 @@ class Service:
         self.watch.states.pop(name, None)
         await self.sources.replace(name, settings,
                                    lambda source: self._prepare(name, source))
+
+
+async def cancel_all(tasks: Iterable[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait until each has finished unwinding."""
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def release_memory() -> None:

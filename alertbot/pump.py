@@ -115,11 +115,15 @@ class EventPump:
     def _tick(self) -> None:
         self.beat = time.monotonic()
         with self._transaction():
-            try:
-                self.runtime.advance(self.clock.now())
-                self.runtime.flush()
-            except Exception:
-                log.exception("firing timers failed")
+            self._fire_timers()
+
+    def _fire_timers(self) -> None:
+        """Timers due by now, then engine state written (inside the tick's transaction)."""
+        try:
+            self.runtime.advance(self.clock.now())
+            self.runtime.flush()
+        except Exception:
+            log.exception("firing timers failed")
 
     def _batch(self) -> None:
         with self._transaction():
@@ -150,10 +154,6 @@ class EventPump:
                 except Exception:
                     log.exception("evaluating an event failed; skipped: %.300r", event,
                                   extra={"source": event.source})
-        try:
-            self.runtime.advance(self.clock.now())
-            self.runtime.flush()
-        except Exception:
-            log.exception("firing timers failed")
+        self._fire_timers()
         for (source, etype), count in counts.items():
             self.metrics.inc("events_total", count, source=source, type=etype)

@@ -11,7 +11,6 @@ external service notices when alertbot is stuck, not only when it is gone.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
@@ -109,10 +108,3 @@ class SelfWatch:
                 log.warning("heartbeat_url answered HTTP %d", resp.status_code)
         except httpx.HTTPError as exc:
             log.warning("heartbeat_url unreachable: %s", type(exc).__name__)
-
-    @staticmethod
-    async def cancel(tasks: Iterable[asyncio.Task[None]]) -> None:
-        tasks = list(tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

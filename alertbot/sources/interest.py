@@ -37,12 +37,16 @@ def all_values(interest: Mapping[str, frozenset[str]]) -> frozenset[str]:
     return frozenset().union(*interest.values()) if interest else frozenset()
 
 
+def _accounts(interest: Interest) -> set[str]:
+    """The valid, normalised accounts among the values (for a Kakitu source)."""
+    from .kakitu_address import rule_accounts
+    return set(rule_accounts([{"account": sorted(all_values(interest))}], ["account"]))
+
+
 def apply_interest(source: Any, interest: Interest) -> None:
     """Before the first connection: tell the source what rules ask for."""
     if hasattr(source, "update_accounts"):
-        from .kakitu_address import rule_accounts
-        wanted = rule_accounts([{"account": sorted(all_values(interest))}], ["account"])
-        source.watched |= set(wanted)
+        source.watched |= _accounts(interest)
     elif hasattr(source, "set_interest"):
         source.set_interest(interest)
 
@@ -52,9 +56,7 @@ async def update_interest(source: Any, old: Interest, new: Interest) -> bool:
     if old == new:
         return False
     if hasattr(source, "update_accounts"):
-        from .kakitu_address import rule_accounts
-        before = set(rule_accounts([{"account": sorted(all_values(old))}], ["account"]))
-        after = set(rule_accounts([{"account": sorted(all_values(new))}], ["account"]))
+        before, after = _accounts(old), _accounts(new)
         configured = set(getattr(source, "configured_accounts", set()))
         await source.update_accounts(sorted(after - before),
                                      sorted((before - after) - configured))
