@@ -228,13 +228,18 @@ def load_rules(paths: Sequence[Path], config: Config, base_dir: Path
     return _load_rules(cfg, base_dir, Marks(""))
 
 
+def rule_entry_path(entry: str, base: Path) -> Path:
+    """Where one `rules:` entry points (`~` expanded, relative to the config's folder)."""
+    p = Path(os.path.expanduser(entry))
+    return Path(os.path.normpath(p if p.is_absolute() else base / p))
+
+
 def rule_paths(config: Config, base: Path, marks: Marks) -> tuple[list[Path], list[Problem]]:
     """The rule files named by `config.rules` (folders: their *.yaml/*.yml, sorted)."""
     files: list[Path] = []
     problems: list[Problem] = []
     for i, entry in enumerate(config.rules):
-        p = Path(os.path.expanduser(entry))
-        full = Path(os.path.normpath(p if p.is_absolute() else base / p))
+        full = rule_entry_path(entry, base)
         if full.is_dir():
             found = sorted(f for f in full.iterdir()
                            if f.suffix in (".yaml", ".yml") and f.is_file())

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import Problem
-from .loader import Loaded, check
+from .loader import Loaded, check, rule_entry_path
 from .pipeline import build_pipeline
 from .sources.interest import rule_interest, update_interest
 
@@ -43,12 +43,9 @@ class Reloader:
         """The config file and every configured rule path that exists."""
         loaded = self.service.loaded
         out = [] if loaded.config_path is None else [loaded.config_path]
-        for entry in loaded.config.rules:
-            p = loaded.base_dir / entry
-            if p.exists():
-                out.append(p)
-        out += [f for f in loaded.rule_files if not any(_under(f, p) for p in out)]
-        return out
+        # The same resolution the loader uses, so every loaded rule file is covered.
+        entries = (rule_entry_path(e, loaded.base_dir) for e in loaded.config.rules)
+        return out + [p for p in entries if p.exists()]
 
     async def watch(self) -> None:
         """Reload whenever a watched file changes (YAML only), until cancelled."""
@@ -126,14 +123,6 @@ class Reloader:
 
 def _dump(config: Any, keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: getattr(config, k) for k in keys}
-
-
-def _under(path: Path, parent: Path) -> bool:
-    try:
-        path.relative_to(parent)
-    except ValueError:
-        return False
-    return True
 
 
 def _yaml_only(_change: Any, path: str) -> bool:
