@@ -12,23 +12,16 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from alertbot.clock import SystemClock
-from alertbot.engine import Engine
-from alertbot.engine.rules import Rule
-from alertbot.metrics import RecordingMetrics
-from alertbot.model import Alert, Event
-from alertbot.sources.chia import ChiaSettings, ChiaSource
 from alertbot.sources.chia_certs import make_ssl_dir
-from alertbot.sources.runner import EventContext, SourceRunner
 from tests.conftest import SHARED
 from tests.fakes.chia_daemon import FakeService, RealDaemon, find_chia_bin
+from tests.sources.chia_kit import ChiaWatch
 
 CHIA = find_chia_bin()
 pytestmark = [pytest.mark.realpeer, pytest.mark.skipif(
@@ -72,57 +65,27 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealDaemon]:
     real.stop()
 
 
-class Watcher:
-    """ChiaSource under the real runner with a real Engine, on the wall clock."""
+class Watcher(ChiaWatch):
+    """ChiaSource under the real runner with a real Engine, against the real daemon."""
+
+    WAIT = 10.0
 
     def __init__(self, daemon: RealDaemon, **extra: Any) -> None:
-        self.clock = SystemClock()
-        self.engine = Engine([Rule.model_validate(r) for r in RULES], clock=self.clock)
-        self.events: list[Event] = []
-        self.alerts: list[Alert] = []
-        self.changed = asyncio.Event()
-        ctx = EventContext("chia", clock=self.clock, metrics=RecordingMetrics(), store=None,
-                           emit=self._on_event)
-        settings = ChiaSettings.model_validate({
+        super().__init__(RULES, {
             "kind": "chia", "daemon_url": daemon.url, "ssl_dir": str(daemon.ssl_dir),
             "poll_interval": 0.2, "request_timeout": 0.5, "healthy_after": 0.05,
             "ping_interval": 1, "open_timeout": 2,
             "reconnect": {"initial": 0.1, "max": 0.3, "jitter": 0}, **extra})
-        self.runner = SourceRunner(ChiaSource("chia", settings, ctx), rng=random.Random(0))
         self.tasks: list[asyncio.Task[None]] = []
 
-    def _on_event(self, event: Event) -> None:
-        self.events.append(event)
-        self.alerts += self.engine.process(event)
-        self.changed.set()
-
-    async def _tick(self) -> None:
-        self.alerts += self.engine.start()
-        while True:
-            self.alerts += self.engine.advance(self.clock.now())
-            self.changed.set()
-            await asyncio.sleep(0.01)
-
     async def __aenter__(self) -> Watcher:
-        self.tasks = [asyncio.create_task(self.runner.run()), asyncio.create_task(self._tick())]
+        self.tasks = [asyncio.create_task(self.runner.run()), asyncio.create_task(self.tick())]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
-
-    def of(self, etype: str) -> list[Event]:
-        return [e for e in self.events if e.type == etype]
-
-    def alerts_of(self, rule: str, status: str) -> list[Alert]:
-        return [a for a in self.alerts if a.rule == rule and a.status == status]
 
     def connected(self) -> int:
         return sum(1 for e in self.of("connection") if e.data["state"] == "connected")

@@ -7,20 +7,13 @@ wall clock because the runner's connection timers run on the event loop.
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from alertbot.clock import SystemClock
-from alertbot.engine import Engine
-from alertbot.engine.rules import Rule
-from alertbot.metrics import RecordingMetrics
-from alertbot.model import Alert, Event
-from alertbot.sources.chia import ChiaSettings, ChiaSource
-from alertbot.sources.runner import EventContext, SourceRunner
 from alertbot.sources.sim.chia import ChiaSim, stall_and_recover
+from tests.sources.chia_kit import ChiaWatch
 
 RULES: list[dict[str, Any]] = [
     {"id": "chia-signage-stalled", "source": "chia", "event": "signage_point",
@@ -33,49 +26,15 @@ RULES: list[dict[str, Any]] = [
 ]
 
 
-class Harness:
-    """Feeds the source's events through a real Engine, on the wall clock."""
+class Harness(ChiaWatch):
+    """Feeds the simulator's events through a real Engine, on the wall clock."""
 
     def __init__(self, sim: ChiaSim, **extra: Any) -> None:
-        self.clock = SystemClock()
-        self.engine = Engine([Rule.model_validate(r) for r in RULES], clock=self.clock)
-        self.events: list[Event] = []
-        self.alerts: list[Alert] = []
-        self.changed = asyncio.Event()
-        ctx = EventContext("chia", clock=self.clock, metrics=RecordingMetrics(), store=None,
-                           emit=self._on_event)
-        settings = ChiaSettings.model_validate({
+        super().__init__(RULES, {
             **sim.source_config(), "poll_interval": 0.1, "request_timeout": 0.3,
             "heartbeat_timeout": 2, "ping_interval": 0.5, "pong_timeout": 1,
             "open_timeout": 1, "healthy_after": 0.05,
             "reconnect": {"initial": 0.05, "max": 0.1, "jitter": 0}, **extra})
-        self.source = ChiaSource("chia", settings, ctx)
-        self.runner = SourceRunner(self.source, rng=random.Random(0))
-
-    def _on_event(self, event: Event) -> None:
-        self.events.append(event)
-        self.alerts += self.engine.process(event)
-        self.changed.set()
-
-    async def tick(self) -> None:
-        """Drive the engine's timers (the app's timer loop, simplified)."""
-        self.alerts += self.engine.start()
-        while True:
-            self.alerts += self.engine.advance(self.clock.now())
-            self.changed.set()
-            await asyncio.sleep(0.01)
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
-
-    def of(self, etype: str) -> list[Event]:
-        return [e for e in self.events if e.type == etype]
-
-    def alerts_of(self, rule: str, status: str | None = None) -> list[Alert]:
-        return [a for a in self.alerts if a.rule == rule and status in (None, a.status)]
 
 
 @pytest.fixture
