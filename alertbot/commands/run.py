@@ -51,7 +51,6 @@ async def serve(loaded: object, args: argparse.Namespace) -> int:
     from ..loader import Loaded
 
     assert isinstance(loaded, Loaded)
-    gc_freeze()
     log = logging.getLogger("alertbot.run")
     service = Service(loaded, Options(watch_files=not args.no_watch,
                                       drain_timeout=args.drain_timeout))
@@ -78,11 +77,3 @@ async def serve(loaded: object, args: argparse.Namespace) -> int:
         log.error("cannot start: %s", exc)
         return 1
 
-
-def gc_freeze() -> None:
-    """Move start-up objects (compiled rules, config) out of the GC's sight: a service
-    holding 10,000 compiled rules would otherwise rescan them on every full collection."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
