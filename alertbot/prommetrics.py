@@ -29,8 +29,21 @@ class PrometheusMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self._metrics: dict[str, tuple[Any, tuple[str, ...]]] = {}
+        # (name, *label items) → labelled child: prometheus_client's labels() validates
+        # and hashes on every call, which is most of the cost of counting an alert.
+        self._children: dict[tuple[Any, ...], Any] = {}
 
     def _get(self, name: str, kind: str, labels: dict[str, str]) -> Any | None:
+        key = (name, *labels.items())
+        child = self._children.get(key)
+        if child is not None:
+            return child
+        child = self._resolve(name, kind, labels)
+        if child is not None and len(self._children) < 100_000:
+            self._children[key] = child
+        return child
+
+    def _resolve(self, name: str, kind: str, labels: dict[str, str]) -> Any | None:
         entry = self._metrics.get(name)
         names = tuple(sorted(labels))
         if entry is None:

@@ -51,10 +51,12 @@ class EventPump:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._stopping = False
+        self._asleep = False   # waiting in `_wait`: the next put() must wake it
 
     def put(self, event: Event) -> None:
         self._queue.append(event)
-        if not self._wake.is_set():
+        if self._asleep:
+            self._asleep = False
             self._wake.set()
 
     @property
@@ -106,9 +108,11 @@ class EventPump:
             return
         sleeper = asyncio.ensure_future(self.clock.sleep_until(until))
         waker = asyncio.ensure_future(self._wake.wait())
+        self._asleep = True
         try:
             await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._asleep = False
             sleeper.cancel()
             waker.cancel()
 

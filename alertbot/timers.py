@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Hashable, Iterator
 
 
@@ -19,6 +20,9 @@ class TimerHeap:
         self._heap: list[tuple[float, int, Hashable]] = []
         self._live: dict[Hashable, tuple[float, int]] = {}
         self._seq = itertools.count()
+        # A lower bound of the next deadline (inf when empty), read as a plain attribute
+        # on the per-event hot path; a cancelled entry can keep it early, never late.
+        self.horizon = math.inf
 
     def __len__(self) -> int:
         return len(self._live)
@@ -31,6 +35,8 @@ class TimerHeap:
         seq = next(self._seq)
         self._live[key] = (when, seq)
         heapq.heappush(self._heap, (when, seq, key))
+        if when < self.horizon:
+            self.horizon = when
 
     def cancel(self, key: Hashable) -> None:
         self._live.pop(key, None)
@@ -54,6 +60,7 @@ class TimerHeap:
                 return
             when, _seq, key = heapq.heappop(self._heap)
             del self._live[key]
+            self.horizon = self._heap[0][0] if self._heap else math.inf
             yield when, key
 
     def _drop_stale(self) -> None:
@@ -61,5 +68,7 @@ class TimerHeap:
         while heap:
             when, seq, key = heap[0]
             if live.get(key) == (when, seq):
+                self.horizon = when
                 return
             heapq.heappop(heap)
+        self.horizon = math.inf

@@ -189,27 +189,26 @@ async def _through_service(url: str, symbols: list[str], frames: int,
         recorder = Recorder()
         service = Service(load(path), Options(listen="", watch_files=False,
                                               notifiers={"rec": recorder}))
-        put, seen, started, cpu = service.pump.put, [0], [0.0], [0.0]
-        arrived = asyncio.Event()
+        pump = service.pump
+        started, cpu, baseline = [0.0], [0.0], [0]
 
-        def counting_put(event: Any) -> None:
-            # One int add per event: the cheapest way to know when the feed began.
+        def first_put(event: Any) -> None:
+            # Only until the feed begins; then the pump's own `put` is back, so the run
+            # measures the service and not a counting wrapper.
             if event.type == "ticker":
-                if not seen[0]:
-                    started[0] = time.perf_counter()
-                    cpu[0] = time.process_time()
-                seen[0] += 1
-                if seen[0] == frames:
-                    arrived.set()
-            put(event)
+                started[0] = time.perf_counter()
+                cpu[0] = time.process_time()
+                baseline[0] = pump.processed + pump.depth
+                del pump.put
+            type(pump).put(pump, event)
 
-        service.pump.put = counting_put  # type: ignore[method-assign]
+        pump.put = first_put  # type: ignore[method-assign]
         await service.start()
         profiler = _profiler()
         try:
-            await arrived.wait()
-            while service.pump.depth:       # the pump evaluates what is queued
-                await asyncio.sleep(0)
+            # The pump counts what it evaluated: polled every few ms (< 0.5 % of a run).
+            while not started[0] or pump.processed < baseline[0] + frames:
+                await asyncio.sleep(0.002)
             elapsed = time.perf_counter() - started[0]
             cpu[0] = time.process_time() - cpu[0]
             if profiler is not None:

@@ -53,7 +53,7 @@ class Engine:
         self._defaults = defaults or Defaults()
         self._store = store
         self._metrics: Metrics = metrics or NullMetrics()
-        self._timers = TimerHeap()
+        self.timers = TimerHeap()
         self._next: float | None = None     # cached timer deadline for the hot path
         self._rules: dict[str, CompiledRule] = compile_rules(rules, self._defaults)
         self._inst: dict[str, Instance] = {}
@@ -113,13 +113,13 @@ class Engine:
         """Fire all timers due at or before `now`, in time order."""
         out: list[Alert] = []
         self._latest = max(self._latest, now)
-        for when, key in self._timers.pop_due(now):
+        for when, key in self.timers.pop_due(now):
             self._on_timer(when, key, out)
-        self._next = self._timers.next_deadline()
+        self._next = self.timers.next_deadline()
         return out
 
     def next_deadline(self) -> float | None:
-        return self._timers.next_deadline()
+        return self.timers.next_deadline()
 
     def swap(self, rules: Sequence[Rule]) -> list[Alert]:
         """Hot reload: keep instances of rules whose state_key() is unchanged."""
@@ -142,7 +142,7 @@ class Engine:
         now = self._clock.now()
         for cr in new.values():
             self._arm_rule(cr, now)
-        self._next = self._timers.next_deadline()
+        self._next = self.timers.next_deadline()
         return []
 
     def firing(self) -> list[Alert]:
@@ -299,7 +299,7 @@ class Engine:
             if status == "firing":
                 if inst.keeping is not None:
                     inst.keeping = None
-                    self._timers.cancel((KEEP, inst.fp))
+                    self.timers.cancel((KEEP, inst.fp))
                     self._dirty.add(inst.fp)
             elif status == "pending":
                 if inst.confirm:
@@ -316,7 +316,7 @@ class Engine:
             inst.status = "inactive"
             inst.pending_since = None
             inst.confirm = False
-            self._timers.cancel((FOR, inst.fp))
+            self.timers.cancel((FOR, inst.fp))
             self._dirty.add(inst.fp)
         elif status == "firing" and inst.keeping is None:
             if cr.keep_firing_for > 0:
@@ -330,7 +330,7 @@ class Engine:
                  out: list[Alert]) -> None:
         """A restored pending instance: the first true evaluation confirms it."""
         inst.confirm = False
-        if (FOR, inst.fp) not in self._timers:
+        if (FOR, inst.fp) not in self.timers:
             self._fire(cr, inst, t, event, out)
 
     def _fire(self, cr: CompiledRule, inst: Instance, t: float, event: Event | None,
@@ -340,7 +340,7 @@ class Engine:
         inst.starts_at = t
         inst.resolved_at = None
         inst.keeping = None
-        self._timers.cancel((FORGET, inst.fp))
+        self.timers.cancel((FORGET, inst.fp))
         self._dirty.add(inst.fp)
         out.append(cr.alert(inst, "firing", "first", t, event or inst.last_event))
 
@@ -349,7 +349,7 @@ class Engine:
         inst.status = "resolved"
         inst.resolved_at = t
         inst.keeping = None
-        self._timers.cancel((KEEP, inst.fp))
+        self.timers.cancel((KEEP, inst.fp))
         self._dirty.add(inst.fp)
         if cr.resolve:
             out.append(cr.alert(inst, "resolved", "resolved", t, event or inst.last_event))
@@ -373,8 +373,8 @@ class Engine:
             self._count_expired(cr, inst, when, out)
         elif kind == FORGET:
             # an instance still watched by absent_for/unchanged_for must not be dropped
-            if not inst.active and (ABSENT, fp) not in self._timers \
-                    and (UNCHANGED, fp) not in self._timers:
+            if not inst.active and (ABSENT, fp) not in self.timers \
+                    and (UNCHANGED, fp) not in self.timers:
                 self._drop(fp)
         elif kind == DEDUP:
             self._drop(fp)
@@ -427,7 +427,7 @@ class Engine:
             return
         self._by_rule.get(inst.rule_id, {}).pop(inst.key, None)
         for kind in (FOR, KEEP, ABSENT, UNCHANGED, COUNT, FORGET, DEDUP):
-            self._timers.cancel((kind, fp))
+            self.timers.cancel((kind, fp))
         entry = self._fast.get(inst.rule_id)
         if entry is not None and entry.inst is inst:
             entry.inst = None
@@ -454,16 +454,16 @@ class Engine:
                 inst = self._instance(cr, ())
                 insts = {} if inst is None else {inst.key: inst}
             for inst in insts.values():
-                if inst.status != "firing" and (ABSENT, inst.fp) not in self._timers:
+                if inst.status != "firing" and (ABSENT, inst.fp) not in self.timers:
                     self._schedule((ABSENT, inst.fp), now + cr.absent_for)
         elif cr.unchanged_field is not None:
             for inst in self._by_rule.get(cr.id, {}).values():
                 if (inst.status != "firing" and not is_unseen(inst.unchanged)
-                        and (UNCHANGED, inst.fp) not in self._timers):
+                        and (UNCHANGED, inst.fp) not in self.timers):
                     self._schedule((UNCHANGED, inst.fp), now + cr.unchanged_for)
 
     def _schedule(self, key: tuple[str, str], when: float) -> None:
-        self._timers.schedule(key, when)
+        self.timers.schedule(key, when)
         nxt = self._next
         if nxt is None or when < nxt:
             self._next = when

@@ -20,13 +20,19 @@ class DedupStage:
     def __init__(self, store: StateStore | None) -> None:
         self.store = store
         self._log: dict[Key, NotifyLogEntry | None] = {}
+        # (fingerprint, episode) → notifiers cached for it: forget() without a scan.
+        self._episodes: dict[tuple[str, int], set[str]] = {}
 
     def last(self, fingerprint: str, episode: int, notifier: str) -> NotifyLogEntry | None:
         key = (fingerprint, episode, notifier)
         if key not in self._log:
-            self._log[key] = (None if self.store is None
-                              else self.store.last_notified(*key))
+            self._remember(key, None if self.store is None
+                           else self.store.last_notified(*key))
         return self._log[key]
+
+    def _remember(self, key: Key, entry: NotifyLogEntry | None) -> None:
+        self._log[key] = entry
+        self._episodes.setdefault((key[0], key[1]), set()).add(key[2])
 
     def decide(self, alert: Alert, notifier: str) -> str | None:
         """None to send; otherwise the reason it is a duplicate."""
@@ -44,8 +50,8 @@ class DedupStage:
         return None if last is None else "already notified"
 
     def record(self, alert: Alert, notifier: str, now: float) -> None:
-        self._log[(alert.fingerprint, alert.episode, notifier)] = NotifyLogEntry(
-            alert.fingerprint, alert.episode, notifier, alert.status, alert.reason, now)
+        self._remember((alert.fingerprint, alert.episode, notifier), NotifyLogEntry(
+            alert.fingerprint, alert.episode, notifier, alert.status, alert.reason, now))
 
     def prune_events(self, before: float) -> int:
         """Drop cached event-mode entries sent before `before` (outside every window)."""
@@ -53,9 +59,14 @@ class DedupStage:
                if e is not None and e.reason == "event" and e.sent_at < before]
         for key in old:
             del self._log[key]
+            notifiers = self._episodes.get((key[0], key[1]))
+            if notifiers is not None:
+                notifiers.discard(key[2])
+                if not notifiers:
+                    del self._episodes[(key[0], key[1])]
         return len(old)
 
     def forget(self, fingerprint: str, episode: int) -> None:
         """Drop cached entries of a finished episode (memory stays bounded)."""
-        for key in [k for k in self._log if k[0] == fingerprint and k[1] == episode]:
-            del self._log[key]
+        for notifier in self._episodes.pop((fingerprint, episode), ()):
+            self._log.pop((fingerprint, episode, notifier), None)

@@ -11,6 +11,9 @@ jittered exponential backoff; non-retryable failures and rows older than
 `max_retry_age` become dead letters (`alertbot outbox list|retry`). A notifier with
 `group_wait` (`grouping.py`) sends its due rows as one message once the group's wait is
 over; the rows are deleted together after that send succeeded, or rescheduled together.
+Rows delivered within one millisecond of each other (a fast notifier draining a burst)
+are deleted in one commit; a slow send is settled on its own, so a crash re-sends at
+most what was delivered in the last millisecond.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import contextlib
 import heapq
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from ..clock import Clock
@@ -39,6 +43,7 @@ class DeliveryWorker:
     POLL_INTERVAL = 30.0     # safety net for rows another process made due (outbox retry)
     SEND_TIMEOUT = 120.0     # a notifier that hangs past its own timeout counts as a timeout
     DEPTH_INTERVAL = 5.0     # outbox_depth is recomputed at most this often (clock seconds)
+    SETTLE_WINDOW = 0.001    # real seconds of delivered rows that may share one delete
 
     def __init__(self, store: StateStore, notifiers: Mapping[str, Notifier], *,
                  clock: Clock, metrics: Metrics | None = None,
@@ -62,6 +67,9 @@ class DeliveryWorker:
         self._blocked_until = dict.fromkeys(self._notifiers, 0.0)
         self._streak = dict.fromkeys(self._notifiers, 0)
         self._due_heap: dict[str, list[float]] = {name: [] for name in self._notifiers}
+        # Per lane: ids sent but not yet deleted, and when the first of their sends began.
+        self._unsettled: dict[str, list[str]] = {name: [] for name in self._notifiers}
+        self._unsettled_since = dict.fromkeys(self._notifiers, 0.0)
         self._progress = asyncio.Event()
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._depth_at = float("-inf")
@@ -136,6 +144,8 @@ class DeliveryWorker:
         for task in lanes:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for name in self._unsettled:
+            self._settle(name)
 
     def _adopt_pending(self) -> None:
         """Learn the due times of rows left by a previous run; dead-letter orphans."""
@@ -162,14 +172,17 @@ class DeliveryWorker:
                 await self._wait(wakeup, self._next_wake(name, now))
                 continue
             policy = self._groups.get(name)
-            if policy is None:
-                await self._attempt_each(name, notifier, rows)
-            elif (at := policy.flush_at(rows)) > now:
-                # Later rows never make the group due sooner: no need to wake for them.
-                await self._wait(wakeup, at, interruptible=False)
-                continue
-            else:
-                await self._attempt_group(name, notifier, rows, policy)
+            try:
+                if policy is None:
+                    await self._attempt_each(name, notifier, rows)
+                elif (at := policy.flush_at(rows)) > now:
+                    # Later rows never make the group due sooner: no need to wake for them.
+                    await self._wait(wakeup, at, interruptible=False)
+                    continue
+                else:
+                    await self._attempt_group(name, notifier, rows, policy)
+            finally:
+                self._settle(name)
             self._update_depth()
 
     def _next_wake(self, name: str, now: float) -> float:
@@ -224,6 +237,7 @@ class DeliveryWorker:
                        send: Awaitable[None]) -> bool:
         """Run one send covering `rows`; all of them are delivered or all fail alike."""
         ok = False
+        began = time.perf_counter()
         try:
             async with asyncio.timeout(self.SEND_TIMEOUT):
                 await send
@@ -241,12 +255,24 @@ class DeliveryWorker:
                               True, None)
         else:
             ok = True
-            for row in rows:
-                self._store.outbox_delivered(row.id, self._clock.now())
-                self._metrics.inc("notifications_sent_total", notifier=name)
+            unsettled = self._unsettled[name]
+            if not unsettled:
+                self._unsettled_since[name] = began
+            unsettled.extend(row.id for row in rows)
+            self._metrics.inc("notifications_sent_total", len(rows), notifier=name)
             self._streak[name] = 0
+            if time.perf_counter() - self._unsettled_since[name] >= self.SETTLE_WINDOW:
+                self._settle(name)
         self._progress.set()
         return ok
+
+    def _settle(self, name: str) -> None:
+        """Delete the rows this lane delivered since the last settle, in one commit."""
+        ids = self._unsettled[name]
+        if ids:
+            self._unsettled[name] = []
+            self._store.outbox_delivered_many(ids, self._clock.now())
+            self._progress.set()
 
     def _failed_rows(self, name: str, rows: Sequence[OutboxRow], error: str, retry: bool,
                      retry_after: float | None) -> None:
@@ -310,11 +336,7 @@ class DeliveryWorker:
         return bool(self._store.outbox_due(float("inf"), 1))
 
     def _pending(self) -> int:
-        # A store may offer a cheap COUNT; the protocol only guarantees outbox_list.
-        count = getattr(self._store, "outbox_count", None)
-        if callable(count):
-            return int(count("pending"))
-        return len(self._store.outbox_list("pending"))
+        return self._store.outbox_count("pending")
 
     def _update_depth(self, *, force: bool = False) -> None:
         now = self._clock.now()

@@ -226,6 +226,21 @@ class Parsed:
     reconnect: str | None = None
 
 
+# What `parse()` returns for a frame that carries events and nothing else: the list
+# alone, so the runner's hot path skips building a `Parsed` per frame.
+Events = list[tuple[str, dict[str, Any]]]
+
+
+def events_of(parsed: Parsed | Events) -> Events:
+    """The events of a `parse()` result, whichever form it took."""
+    return parsed if isinstance(parsed, list) else parsed.events
+
+
+def as_parsed(parsed: Parsed | Events) -> Parsed:
+    """A `parse()` result as a `Parsed`, whichever form it took."""
+    return Parsed(events=parsed) if isinstance(parsed, list) else parsed
+
+
 PollFn = Callable[["Session"], Awaitable[None]]
 
 
@@ -279,8 +294,9 @@ class WebSocketSource(ABC):
         """Frames to send after every connect. Pure: same output for the same state."""
 
     @abstractmethod
-    def parse(self, frame: str | bytes) -> Parsed:
-        """Interpret one frame; raise ValueError (only) for a malformed one."""
+    def parse(self, frame: str | bytes) -> Parsed | Events:
+        """Interpret one frame; raise ValueError (only) for a malformed one. A frame that
+        only carries events may return them as a plain list (`Events`)."""
 
     def app_ping(self) -> str | None:
         """Application-level ping frame sent every `ping_interval`, if the protocol has one.

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..metrics import Metrics, NullMetrics
 from .base import (
     ConnectionSettings,
+    Events,
     EventSpec,
     Parsed,
     SourceContext,
@@ -33,6 +34,7 @@ from .base import (
     coerce,
 )
 from .kraken_book import DEPTHS, Book, parse_levels
+from .kraken_fast import MarketDecoder
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,7 @@ _EXPECT = {spec.type: {name: _FAST_TYPES.get(ftype, type(None))
 _MARKET_CHANNELS = frozenset({"ticker", "trade", "ohlc"})
 _CHANNELS = ("ticker", "trade", "book", "ohlc")
 _GOOD_SHAPES: dict[tuple[str, ...], tuple[type, ...]] = {}
+_MARKET = MarketDecoder({spec.type: spec for spec in EVENTS if spec.type in _MARKET_CHANNELS})
 
 
 def typed(etype: str, raw: Mapping[str, Any]) -> Fields:
@@ -303,8 +306,15 @@ class KrakenProtocol:
 
     # ------------------------------------------------------------------ frames
 
-    def parse(self, frame: str | bytes) -> Parsed:
+    def parse(self, frame: str | bytes) -> Parsed | Events:
         """Handle one frame. ValueError = malformed (the runner logs, counts and skips it)."""
+        events = _MARKET.events(frame)
+        if events is not None:
+            return events
+        return self.parse_general(frame)
+
+    def parse_general(self, frame: str | bytes) -> Parsed:
+        """Every frame the typed market decoder did not take (and, in tests, its oracle)."""
         try:
             try:
                 msg = orjson.loads(frame)
@@ -515,7 +525,7 @@ class KrakenSource(WebSocketSource):
     def subscribe(self) -> list[str]:
         return self.protocol.subscribe()
 
-    def parse(self, frame: str | bytes) -> Parsed:
+    def parse(self, frame: str | bytes) -> Parsed | Events:
         return self.protocol.parse(frame)
 
     def app_ping(self) -> str | None:

@@ -325,6 +325,10 @@ class SourceRunner:
                              exc_info=not isinstance(exc, ValueError))
             return None
         emit = self.ctx.emit
+        if isinstance(parsed, list):   # events only (a market feed's hot path)
+            for etype, data in parsed:
+                emit(etype, data)
+            return None
         for etype, data in parsed.events:
             emit(etype, data)
         if (parsed.replies or parsed.failures or parsed.errors or parsed.send

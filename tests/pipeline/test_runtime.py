@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from alertbot.model import Alert, Event, Notification
 from alertbot.runtime import Runtime
+from alertbot.timers import TimerHeap
 from tests.fakes.clock import FakeClock
 from tests.pipeline.helpers import T0, alert, pipeline, resolved
 
@@ -15,7 +16,10 @@ class ScriptedEngine:
 
     def __init__(self, timers: dict[float, list[Alert]], firing: list[Alert] | None = None
                  ) -> None:
-        self.timers = dict(timers)
+        self.script = dict(timers)
+        self.timers = TimerHeap()   # the runtime's hot path reads its horizon
+        for when in timers:
+            self.timers.schedule(when, when)
         self._firing = firing or []
         self.calls: list[tuple[str, float]] = []
         self.flushed = 0
@@ -29,11 +33,12 @@ class ScriptedEngine:
 
     def advance(self, now: float) -> list[Alert]:
         self.calls.append(("advance", now))
-        due = [t for t in self.timers if t <= now]
-        return [a for t in sorted(due) for a in self.timers.pop(t)]
+        list(self.timers.pop_due(now))
+        due = [t for t in self.script if t <= now]
+        return [a for t in sorted(due) for a in self.script.pop(t)]
 
     def next_deadline(self) -> float | None:
-        return min(self.timers) if self.timers else None
+        return min(self.script) if self.script else None
 
     def firing(self) -> list[Alert]:
         return self._firing

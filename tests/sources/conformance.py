@@ -26,7 +26,7 @@ from typing import Any
 
 from alertbot.metrics import RecordingMetrics
 from alertbot.model import Event
-from alertbot.sources.base import FieldType, WebSocketSource
+from alertbot.sources.base import FieldType, WebSocketSource, events_of
 from alertbot.sources.runner import SourceRunner
 from alertbot.store import StateStore
 from tests.fakes.ws_server import WsServer, frames_as_text
@@ -93,7 +93,7 @@ def check_fields(source: WebSocketSource, frames: Iterable[str | bytes],
     """Parse fixtures; assert every event matches the declaration. Returns the events."""
     events: list[tuple[str, dict[str, Any]]] = []
     for frame in frames:
-        events.extend(source.parse(frame).events)
+        events.extend(events_of(source.parse(frame)))
     problems = [p for etype, data in events for p in field_problems(source, etype, data)]
     assert not problems, "\n".join(problems)
     assert len(events) >= min_events, f"fixtures produced only {len(events)} events"

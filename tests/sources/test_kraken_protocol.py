@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from alertbot.metrics import RecordingMetrics
+from alertbot.sources.base import events_of
 from alertbot.sources.kraken import KrakenProtocol, KrakenSettings
 
 _HERE = Path(__file__).resolve()
@@ -81,9 +82,9 @@ def test_error_reply_becomes_source_error_and_others_keep_working(
                                         "Currency pair not supported XBT/USDC")]
     assert ("ticker", "XBT/USDC") in proto.refused
     assert "XBT/USDC" in caplog.text
-    data = proto.parse(json.dumps({"channel": "ticker", "type": "update",
-                                   "data": [{"symbol": "BTC/USD", "last": 1.0}]}))
-    assert data.events == [("ticker", {"symbol": "BTC/USD", "last": 1.0})]
+    data = events_of(proto.parse(json.dumps({"channel": "ticker", "type": "update",
+                                             "data": [{"symbol": "BTC/USD", "last": 1.0}]})))
+    assert data == [("ticker", {"symbol": "BTC/USD", "last": 1.0})]
 
 
 def test_error_reply_without_req_id_or_times_does_not_crash() -> None:
@@ -107,14 +108,14 @@ def test_docs_frames_parse_into_typed_events() -> None:
     """Kraken's documented status, ticker, ohlc and instrument frames become typed events."""
     proto, _ = _proto(ticker={"symbols": ["ALGO/USD"]}, instrument={"symbols": ["BTC/USD"]},
                       ohlc={"symbols": ["ALGO/USD"], "interval": 5})
-    status = proto.parse(_fixture("kraken_docs_examples.jsonl", 0)).events
+    status = events_of(proto.parse(_fixture("kraken_docs_examples.jsonl", 0)))
     assert status == [("status", {"system": "online", "api_version": "v2",
                                   "version": "2.0.0", "connection_id": "13834774380200032777"})]
-    ticker = proto.parse(_fixture("kraken_docs_examples.jsonl", 9)).events[0][1]
+    ticker = events_of(proto.parse(_fixture("kraken_docs_examples.jsonl", 9)))[0][1]
     assert ticker["change_pct"] == -0.17 and ticker["bid"] == 0.10025
-    candles = proto.parse(_fixture("kraken_docs_examples.jsonl", 12)).events
+    candles = events_of(proto.parse(_fixture("kraken_docs_examples.jsonl", 12)))
     assert [c[1]["interval"] for c in candles] == [5, 5]
-    instrument = proto.parse(_fixture("kraken_docs_examples.jsonl", 16)).events
+    instrument = events_of(proto.parse(_fixture("kraken_docs_examples.jsonl", 16)))
     assert instrument[0][1]["symbol"] == "BTC/USD"
     assert instrument[0][1]["price_precision"] == 1
     assert proto.precisions["BTC/USD"] == (1, 8)
@@ -125,11 +126,12 @@ def test_connection_id_of_2_pow_64_and_exponent_numbers() -> None:
     proto, _ = _proto(trade={"symbols": ["BTC/USD"]})
     frame = ('{"channel":"status","type":"update","data":[{"api_version":"v2",'
              f'"connection_id":{2**64},"system":"maintenance","version":"2.0.0"}}]}}')
-    assert proto.parse(frame).events[0][1]["connection_id"] == str(2**64)
-    trade = proto.parse('{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD",'
-                        '"price":1E+5,"qty":5.1e-05,"side":"buy","ord_type":"limit",'
-                        '"trade_id":7,"timestamp":"2023-09-25T09:04:31.742648Z"}]}')
-    assert trade.events[0][1]["price"] == 100000.0 and trade.events[0][1]["qty"] == 5.1e-05
+    assert events_of(proto.parse(frame))[0][1]["connection_id"] == str(2**64)
+    trade = events_of(proto.parse(
+        '{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","price":1E+5,'
+        '"qty":5.1e-05,"side":"buy","ord_type":"limit","trade_id":7,'
+        '"timestamp":"2023-09-25T09:04:31.742648Z"}]}'))
+    assert trade[0][1]["price"] == 100000.0 and trade[0][1]["qty"] == 5.1e-05
 
 
 @pytest.mark.parametrize("frame", ["not json", "[1,2]", '{"foo": 1}',
@@ -148,7 +150,7 @@ def test_unknown_channel_is_logged_once_and_ignored(caplog: pytest.LogCaptureFix
     proto, _ = _proto(ticker={"symbols": ["BTC/USD"]})
     caplog.set_level(logging.WARNING)
     for _ in range(3):
-        assert proto.parse('{"channel":"level3","type":"update","data":[]}').events == []
+        assert events_of(proto.parse('{"channel":"level3","type":"update","data":[]}')) == []
     assert caplog.text.count("level3") == 1
 
 
@@ -171,7 +173,7 @@ def test_book_top_and_corrupted_update_resubscribes_only_that_symbol() -> None:
     """A wrong checksum emits checksum_ok false, counts it, and re-subscribes that book only."""
     proto, _ = _proto(book={"symbols": ["BTC/USD", "ETH/USD"], "depth": 25})
     bids, asks = [("100.0", "1.00000000")], [("101.5", "2.00000000")]
-    snap = proto.parse(_book_frame("snapshot", bids, asks, _crc(asks, bids))).events
+    snap = events_of(proto.parse(_book_frame("snapshot", bids, asks, _crc(asks, bids))))
     assert snap == [("book", {"symbol": "BTC/USD", "checksum_ok": True, "depth": 25,
                               "snapshot": True, "best_bid": 100.0, "best_bid_qty": 1.0,
                               "best_ask": 101.5, "best_ask_qty": 2.0, "spread": 1.5})]

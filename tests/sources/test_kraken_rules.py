@@ -11,6 +11,7 @@ import pytest
 from alertbot.engine import Engine
 from alertbot.loader import load
 from alertbot.model import Alert, Event
+from alertbot.sources.base import events_of
 from alertbot.sources.kraken import KrakenProtocol, KrakenSettings
 from tests.fakes.clock import FakeClock
 
@@ -39,7 +40,7 @@ class _Feed:
     def frame(self, frame: dict[str, Any] | str, after: float = 1.0) -> None:
         self.clock.advance(after)
         text = frame if isinstance(frame, str) else json.dumps(frame)
-        for etype, data in self.proto.parse(text).events:
+        for etype, data in events_of(self.proto.parse(text)):
             event = Event("kraken", etype, self.clock.now(), data)
             self.alerts.extend(self.engine.process(event))
 

@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from alertbot.sources.base import Parsed
+from alertbot.sources.base import Parsed, as_parsed
 from alertbot.sources.kraken import KrakenProtocol, KrakenSettings
 from alertbot.sources.sim.kraken import KrakenSim
 
@@ -33,7 +33,7 @@ async def _until(ws: ClientConnection, proto: KrakenProtocol, done: Any,
     outs: list[Parsed] = []
     async with asyncio.timeout(5):
         for _ in range(limit):
-            out = proto.parse(await ws.recv())
+            out = as_parsed(proto.parse(await ws.recv()))
             for frame in out.send:
                 await ws.send(frame)
             outs.append(out)
