@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal
 
 Status = Literal["firing", "resolved"]
@@ -46,8 +47,10 @@ class Severity(enum.IntEnum):
 # ---------------------------------------------------------------------------- time
 
 
+@lru_cache(maxsize=1024)
 def format_time(t: float) -> str:
-    """RFC 3339 in UTC with millisecond precision and a `Z` suffix."""
+    """RFC 3339 in UTC with millisecond precision and a `Z` suffix (cached: the alerts of
+    one event share its time, and a notification body spells several times)."""
     dt = datetime.fromtimestamp(t, tz=UTC)
     # Fields by hand: strftime is the slowest step of building a notification body.
     return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"

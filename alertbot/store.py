@@ -171,7 +171,7 @@ class SQLiteStore:
         # Outbox and notify-log rows enqueued inside `batch()`: written with one
         # executemany each when the batch commits (or before anything reads them).
         self._queued_outbox: list[tuple[Any, ...]] = []
-        self._queued_log: list[tuple[Any, ...]] = []
+        self._queued_log: dict[tuple[str, int, str], tuple[Any, ...]] = {}
         # Notifications this process enqueued, by outbox row id: the delivery worker
         # reads them back without decoding their JSON body (bounded; dropped on delete).
         self._fresh: dict[str, Notification] = {}
@@ -224,7 +224,7 @@ class SQLiteStore:
             self._queued_outbox.clear()
         if self._queued_log:
             self._db.executemany("INSERT OR REPLACE INTO notify_log VALUES (?, ?, ?, ?, ?, ?)",
-                                 self._queued_log)
+                                 list(self._queued_log.values()))
             self._queued_log.clear()
 
     def batch(self) -> AbstractContextManager[sqlite3.Connection]:
@@ -248,7 +248,9 @@ class SQLiteStore:
     # -- notify log + outbox -----------------------------------------------------------
     def last_notified(self, fingerprint: str, episode: int,
                       notifier: str) -> NotifyLogEntry | None:
-        self._write_queued()
+        queued = self._queued_log.get((fingerprint, episode, notifier))
+        if queued is not None:   # written at the end of this batch; no flush to read it
+            return NotifyLogEntry(*queued)
         row = self._db.execute(
             "SELECT status, reason, sent_at FROM notify_log WHERE fingerprint = ? AND "
             "episode = ? AND notifier = ?", (fingerprint, episode, notifier)).fetchone()
@@ -265,8 +267,8 @@ class SQLiteStore:
                 a = n.alert
                 self._queued_outbox.append(
                     (n.id, n.notifier, _dumps(_notification_body(n)), now, n.created_at))
-                self._queued_log.append(
-                    (a.fingerprint, a.episode, n.notifier, a.status, a.reason, now))
+                self._queued_log[(a.fingerprint, a.episode, n.notifier)] = (
+                    a.fingerprint, a.episode, n.notifier, a.status, a.reason, now)
                 if len(fresh) < _FRESH_MAX:
                     fresh[n.id] = n
 

@@ -1,40 +1,39 @@
 """Typed decoding of Kraken market-data frames (ticker, trade, ohlc): the feed's hot path.
 
 Most frames of a market feed are ticker, trade or ohlc updates. msgspec decodes and
-type-checks such a frame in one C pass against structs generated from the declared
+type-checks such a frame in one C pass against TypedDicts generated from the declared
 event fields (`number` → float, `int`, `str`, `bool`), so a well-formed entry becomes
 its event's field dict without a per-field Python loop. Anything else — another
 channel, a null or missing field, a value of the wrong type, a number beyond what the
 struct takes — returns None and the frame goes through the general parser, which
 coerces, drops what it cannot use and reports what is malformed. So this module only
 ever speeds a frame up; it never decides differently from the general path: unknown
-keys are ignored (as `typed()` drops them), ints in number fields become floats (as
-`coerce` does), and an optional field that is absent or null is left out.
+keys are left out (as `typed()` drops them), ints in number fields become floats (as
+`coerce` does), and an optional field may be absent (a null goes the general way).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import msgspec
 
 from .base import Events, EventSpec
 
 _WIRE_TYPES: dict[str, Any] = {"number": float, "int": int, "str": str, "bool": bool}
-# Fields Kraken leaves out of some frames (older API versions): absent or null is fine.
+# Fields Kraken leaves out of some frames (older API versions): absent is fine.
 _OPTIONAL = {"ticker": frozenset({"timestamp"})}
 
 
-def _entry_struct(spec: EventSpec) -> tuple[type[msgspec.Struct], tuple[str, ...]]:
+def _entry_type(spec: EventSpec) -> Any:
+    """A TypedDict of the declared fields: msgspec decodes an entry straight into a plain
+    dict, checking each value's type, turning ints into floats where a number is
+    declared and leaving unknown keys out."""
     optional = _OPTIONAL.get(spec.type, frozenset())
-    # Required fields first (msgspec wants defaulted ones last), each in declared order.
-    fields: list[Any] = [(name, _WIRE_TYPES[ftype]) for name, ftype in spec.fields.items()
-                         if name not in optional]
-    fields += [(name, _WIRE_TYPES[ftype] | None, None)
-               for name, ftype in spec.fields.items() if name in optional]
-    struct = msgspec.defstruct(f"{spec.type.title()}Entry", fields)
-    return struct, tuple(n for n in spec.fields if n in optional)
+    fields = {name: NotRequired[_WIRE_TYPES[ftype]] if name in optional
+              else _WIRE_TYPES[ftype] for name, ftype in spec.fields.items()}
+    return TypedDict(f"{spec.type.title()}Entry", fields)  # type: ignore[operator]
 
 
 class MarketDecoder:
@@ -42,14 +41,10 @@ class MarketDecoder:
 
     def __init__(self, specs: Mapping[str, EventSpec]) -> None:
         frames: list[Any] = []
-        self._optional: dict[type, tuple[str, ...]] = {}
         for channel, spec in specs.items():
-            entry, optional = _entry_struct(spec)
-            entries: Any = list[entry]   # type: ignore[valid-type]
-            frame = msgspec.defstruct(f"{channel.title()}Frame", [("data", entries)],
-                                      tag_field="channel", tag=channel)
-            frames.append(frame)
-            self._optional[frame] = optional
+            entries: Any = list[_entry_type(spec)]  # type: ignore[misc]
+            frames.append(msgspec.defstruct(f"{channel.title()}Frame", [("data", entries)],
+                                            tag_field="channel", tag=channel))
         self._channel = {frame: channel for frame, channel in zip(frames, specs, strict=True)}
         union: Any = frames[0]
         for frame in frames[1:]:
@@ -62,14 +57,5 @@ class MarketDecoder:
             msg = self._decoder.decode(frame)
         except msgspec.DecodeError:  # ValidationError included
             return None
-        kind = type(msg)
-        channel, optional = self._channel[kind], self._optional[kind]
-        asdict = msgspec.structs.asdict
-        out: Events = []
-        for entry in msg.data:
-            fields = asdict(entry)
-            for name in optional:
-                if fields[name] is None:
-                    del fields[name]
-            out.append((channel, fields))
-        return out
+        channel = self._channel[type(msg)]
+        return [(channel, entry) for entry in msg.data]
