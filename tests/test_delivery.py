@@ -264,3 +264,48 @@ async def test_drain_beside_run_leaves_run_going(clock: FakeClock) -> None:
         assert not task.done()
         task.cancel()
         await worker.aclose()
+
+
+class _Fast:
+    """A notifier that answers at once and records what the store held at each send."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.name, self.store = "fast", store
+        self.pending_at_send: list[int] = []
+
+    async def send(self, notification: object) -> None:
+        self.pending_at_send.append(self.store.outbox_count("pending"))
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_burst_to_a_fast_notifier_is_deleted_in_few_commits(clock: FakeClock) -> None:
+    """Rows delivered within the settle window share one delete; none is left behind."""
+    store = SQLiteStore(":memory:")
+    fast = _Fast(store)
+    worker = DeliveryWorker(store, {"fast": fast}, clock=clock)  # type: ignore[dict-item]
+    worker.SETTLE_WINDOW = 3600.0          # everything in one window
+    deletes: list[int] = []
+    delete_many = store.outbox_delivered_many
+
+    def counted(ids: list[str], now: float) -> None:
+        deletes.append(len(ids))
+        delete_many(ids, now)
+
+    store.outbox_delivered_many = counted  # type: ignore[method-assign]
+    store.enqueue([make_notification("fast", seq=i) for i in range(50)], clock.now())
+    assert await worker.drain(5.0) is True
+    assert len(fast.pending_at_send) == 50 and store.outbox_count("pending") == 0
+    assert deletes == [50]
+
+
+async def test_a_slow_send_is_settled_before_the_next_one(clock: FakeClock) -> None:
+    """With sends slower than the window, each row is deleted before the next is sent."""
+    store = SQLiteStore(":memory:")
+    fast = _Fast(store)
+    worker = DeliveryWorker(store, {"fast": fast}, clock=clock)  # type: ignore[dict-item]
+    worker.SETTLE_WINDOW = 0.0             # every send counts as slow
+    store.enqueue([make_notification("fast", seq=i) for i in range(5)], clock.now())
+    assert await worker.drain(5.0) is True
+    assert fast.pending_at_send == [5, 4, 3, 2, 1]

@@ -141,3 +141,46 @@ def test_prune_honours_retention() -> None:
     assert {r.notification.alert.fingerprint for r in s.outbox_list()} == {"old", "new"}
     assert s.silences() == []
     assert [i.fingerprint for i in s.load_instances()] == ["live"]
+
+
+def test_a_batch_writes_its_rows_once_and_reads_inside_it_see_them() -> None:
+    """Rows enqueued inside `batch()` are written at its end; a read inside sees them."""
+    s = SQLiteStore(":memory:")
+    a, b = _note("fp1"), _note("fp2")
+    with s.batch():
+        s.enqueue([a], T0)
+        entry = s.last_notified("fp1", 1, "console")    # from the queue, no flush
+        assert entry is not None and entry.status == "firing"
+        assert s._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+        s.enqueue([b], T0 + 1)
+        assert [r.id for r in s.outbox_due(T0 + 1)] == [a.id, b.id]   # a read flushes
+    assert s.outbox_count("pending") == 2
+    # Rows this process enqueued come back as the very objects it enqueued...
+    assert s.outbox_due(T0 + 1)[0].notification is a
+
+
+def test_a_rolled_back_batch_leaves_nothing_behind() -> None:
+    s = SQLiteStore(":memory:")
+    with pytest.raises(RuntimeError), s.batch():
+        s.enqueue([_note()], T0)
+        raise RuntimeError("crash mid-tick")
+    assert s.outbox_list() == [] and s.last_notified("fp1", 1, "console") is None
+    assert s.notify_log() == []
+
+
+def test_outbox_bodies_round_trip_what_orjson_cannot_encode(tmp_path: Path) -> None:
+    """Integers beyond 64 bits and Decimals survive the outbox (stdlib JSON fallback)."""
+    from decimal import Decimal
+
+    from alertbot.model import Event
+    n = _note()
+    event = Event("kakitu", "payment", T0, {"amount_raw": 2**100, "amount": Decimal("1.50")})
+    alert = Alert(**{**{f: getattr(n.alert, f) for f in n.alert.__dataclass_fields__},
+                     "event": event})
+    note = Notification(n.id, alert, n.notifier, T0)
+    s = SQLiteStore(tmp_path / "a.db")
+    s.enqueue([note], T0)
+    s.close()
+    (row,) = SQLiteStore(tmp_path / "a.db").outbox_due(T0)  # ...others are decoded
+    assert row.notification.alert.event is not None
+    assert row.notification.alert.event.data == {"amount_raw": 2**100, "amount": "1.50"}

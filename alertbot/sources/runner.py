@@ -17,7 +17,7 @@ import asyncio
 import logging
 import random
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,6 +75,12 @@ class EventContext:
 
     def emit(self, etype: str, data: Mapping[str, Any]) -> None:
         self._emit(Event(self.name, etype, self.clock.now(), data))
+
+    def emit_all(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """`emit` for each (type, data): the runner's per-frame path, one call per frame."""
+        sink, name, now = self._emit, self.name, self.clock.now
+        for etype, data in events:
+            sink(Event(name, etype, now(), data))
 
     def error(self, kind: str, message: str) -> None:
         self.log.warning("%s: %s", kind, message)
@@ -158,6 +164,10 @@ class SourceRunner:
                  scheduler: AsyncIOScheduler | None = None) -> None:
         self.source = source
         self.ctx = source.ctx
+        # The standard context emits a frame's events in one call; any other (a source
+        # wrapping it, a test double) gets them one `emit` at a time.
+        self._emit_all: Callable[[Iterable[tuple[str, Mapping[str, Any]]]], None] = (
+            self.ctx.emit_all if isinstance(self.ctx, EventContext) else self._emit_each)
         self.settings = source.settings
         self.rng = rng or random.Random()
         self.attempts = 0
@@ -324,17 +334,18 @@ class SourceRunner:
             self.ctx.log.log(level, "skipped malformed frame (%s): %.200r", exc, frame,
                              exc_info=not isinstance(exc, ValueError))
             return None
-        emit = self.ctx.emit
         if isinstance(parsed, list):   # events only (a market feed's hot path)
-            for etype, data in parsed:
-                emit(etype, data)
+            self._emit_all(parsed)
             return None
-        for etype, data in parsed.events:
-            emit(etype, data)
+        self._emit_all(parsed.events)
         if (parsed.replies or parsed.failures or parsed.errors or parsed.send
                 or parsed.pong or parsed.reconnect):
             return parsed
         return None
+
+    def _emit_each(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        for etype, data in events:
+            self.ctx.emit(etype, data)
 
     async def _handle(self, session: WsSession, frame: str | bytes) -> None:
         """Parse one frame and act on it (events, replies, errors, sends, pong)."""
