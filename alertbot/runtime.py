@@ -11,7 +11,7 @@ batch (the service wakes the delivery worker from it; replay prints from it).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from .clock import Clock
@@ -65,6 +65,23 @@ class Runtime:
         if alerts:
             out += self._emit(self.pipeline.submit(alerts, t))
         return out
+
+    def feed_many(self, events: Iterable[Event],
+                  on_error: Callable[[Event], None]) -> None:
+        """`feed` each event in order (the pump's batches: one call, locals bound once);
+        an event whose evaluation raises goes to `on_error` and the rest carry on."""
+        engine_timers, pipeline_timers = self.engine.timers, self.pipeline.timers
+        process, submit, emit = self.engine.process, self.pipeline.submit, self._emit
+        for event in events:
+            try:
+                t = event.time
+                if t >= engine_timers.horizon or t >= pipeline_timers.horizon:
+                    self._run_timers(t)
+                alerts = process(event)
+                if alerts:
+                    emit(submit(alerts, t))
+            except Exception:
+                on_error(event)
 
     def advance(self, now: float) -> list[Notification]:
         """Fire every engine and pipeline timer due at or before `now`."""

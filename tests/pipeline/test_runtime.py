@@ -78,3 +78,19 @@ def test_start_restores_firing_and_flush_reaches_engine() -> None:
     assert [n.alert.reason for n in rt.advance(T0)] == ["first"]
     rt.flush()
     assert engine.flushed == 1
+
+
+def test_feed_many_matches_feed_and_skips_only_a_failing_event() -> None:
+    """A batch through feed_many notifies like event-by-event feed; an event whose
+    evaluation raises is handed to on_error and the rest of the batch carries on."""
+    a = alert(repeat=10)
+    batches: list[Sequence[Notification]] = []
+    engine = ScriptedEngine({T0 + 25: [resolved(a)]})
+    rt = Runtime(engine, pipeline(), clock=FakeClock(T0), on_notifications=batches.append)
+    failed: list[Event] = []
+    bad = Event("kraken", "ticker", T0 + 1, {"alerts": [object()]})   # not an Alert
+    rt.feed_many([Event("kraken", "ticker", T0, {"alerts": [a]}), bad,
+                  Event("kraken", "ticker", T0 + 30, {})], failed.append)
+    assert failed == [bad]
+    assert [n.alert.reason for b in batches for n in b] == [
+        "first", "repeat", "repeat", "resolved"]
