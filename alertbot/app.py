@@ -37,15 +37,20 @@ from .pipeline.delivery import DeliveryWorker
 from .prommetrics import PrometheusMetrics
 from .pump import EventPump
 from .runtime import Runtime
-from .sources.base import CONNECTION, SOURCE_ERROR, ConnectionSettings, WebSocketSource
+from .sources.base import ConnectionSettings, WebSocketSource
 from .sources.interest import Interest, apply_interest, rule_interest
 from .sources.manager import SourceManager
 from .store import DB_NAME, SQLiteStore
-from .watchdog import ALIVE_WITHIN, BACKLOG_INTERVAL, SELF_KIND, SelfWatch, every
+from .watchdog import (
+    ALIVE_WITHIN,
+    BACKLOG_INTERVAL,
+    SELF_KIND,
+    WATCHED_TYPES,
+    SelfWatch,
+    every,
+)
 
 log = logging.getLogger(__name__)
-
-_WATCHED = frozenset({CONNECTION.type, SOURCE_ERROR.type})
 
 PRUNE_INTERVAL = 3600.0
 
@@ -136,8 +141,8 @@ class Service:
 
     def _emit(self, event: Any) -> None:
         # Every source event passes here: one set lookup decides whether anything
-        # beyond queueing is needed (only connection and error events are watched).
-        if event.type in _WATCHED:
+        # beyond queueing is needed.
+        if event.type in WATCHED_TYPES:
             self.watch.on_source_event(event)
             if self.digest is not None and event.type == "connection":
                 self.digest.on_connection(event.source,

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 SELF_KIND = "alertbot"
 BACKLOG_INTERVAL = 30.0
 ALIVE_WITHIN = 60.0     # the pump went round within this many seconds: alive
+# The only source event types `on_source_event` (and the digest) act on: the service
+# skips the call for every other event.
+WATCHED_TYPES = frozenset({"connection", "source_error"})
 
 
 async def every(clock: Clock, interval: float, job: Callable[[], Awaitable[None]],
@@ -59,7 +62,7 @@ class SelfWatch:
 
     # -- hooks the service wires ------------------------------------------------------
     def on_source_event(self, event: Event) -> None:
-        """Called for every source event before it is queued (cheap type checks only)."""
+        """Called before queueing for each source event whose type is in WATCHED_TYPES."""
         if event.type == "connection":
             state = str(event.data.get("state", ""))
             self.states[event.source] = (state, time.monotonic())

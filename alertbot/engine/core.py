@@ -54,7 +54,6 @@ class Engine:
         self._store = store
         self._metrics: Metrics = metrics or NullMetrics()
         self.timers = TimerHeap()
-        self._next: float | None = None     # cached timer deadline for the hot path
         self._rules: dict[str, CompiledRule] = compile_rules(rules, self._defaults)
         self._inst: dict[str, Instance] = {}
         self._index: Index = {}
@@ -86,8 +85,7 @@ class Engine:
         """Fire timers due at or before event.time, then evaluate the event."""
         out: list[Alert] = [] if self._started else self.start()
         t = self._latest = event.time
-        nxt = self._next
-        if nxt is not None and nxt <= t:
+        if t >= self.timers.horizon:   # a lower bound of the next deadline: cheap to read
             out.extend(self.advance(t))
         ti = self._index.get((event.source, event.type))
         if ti is None:
@@ -115,7 +113,6 @@ class Engine:
         self._latest = max(self._latest, now)
         for when, key in self.timers.pop_due(now):
             self._on_timer(when, key, out)
-        self._next = self.timers.next_deadline()
         return out
 
     def next_deadline(self) -> float | None:
@@ -142,7 +139,6 @@ class Engine:
         now = self._clock.now()
         for cr in new.values():
             self._arm_rule(cr, now)
-        self._next = self.timers.next_deadline()
         return []
 
     def firing(self) -> list[Alert]:
@@ -234,7 +230,7 @@ class Engine:
                 if not top.active:
                     self._drop(top.fp)
         self._set_truth(cr, inst, False, t, event, out)
-        self._schedule((ABSENT, inst.fp), t + cr.absent_for)
+        self.timers.schedule((ABSENT, inst.fp), t + cr.absent_for)
 
     def _eval_unchanged(self, cr: CompiledRule, inst: Instance, truth: bool | None,
                         event: Event, out: list[Alert]) -> None:
@@ -245,7 +241,7 @@ class Engine:
         if is_unseen(inst.unchanged) or value != inst.unchanged:
             inst.unchanged = value
             t = event.time
-            self._schedule((UNCHANGED, inst.fp), t + cr.unchanged_for)
+            self.timers.schedule((UNCHANGED, inst.fp), t + cr.unchanged_for)
             self._set_truth(cr, inst, False, t, event, out)
 
     def _eval_count(self, cr: CompiledRule, inst: Instance, truth: bool | None,
@@ -259,7 +255,7 @@ class Engine:
         if cut:
             del counts[:cut]
         if len(counts) >= cr.count_n:
-            self._schedule((COUNT, inst.fp), counts[-cr.count_n] + cr.count_within)
+            self.timers.schedule((COUNT, inst.fp), counts[-cr.count_n] + cr.count_within)
             self._set_truth(cr, inst, True, t, event, out)
 
     def _eval_event_mode(self, cr: CompiledRule, group: GroupKey, event: Event,
@@ -284,7 +280,7 @@ class Engine:
         inst.emitted_at = inst.starts_at = t
         inst.last_event = event
         self._dirty.add(fp)
-        self._schedule((DEDUP, fp), t + cr.dedup_window)
+        self.timers.schedule((DEDUP, fp), t + cr.dedup_window)
         out.append(make_alert(cr.id, "firing", "event", cr.severity, fp, inst.episode,
                               inst.labels, cr.render(inst, "firing", event), t, t, event,
                               cr.notify, None, cr.repeat, cr.resolve))
@@ -307,7 +303,7 @@ class Engine:
             elif cr.for_ > 0:
                 inst.status = "pending"
                 inst.pending_since = t
-                self._schedule((FOR, inst.fp), t + cr.for_)
+                self.timers.schedule((FOR, inst.fp), t + cr.for_)
                 self._dirty.add(inst.fp)
             else:
                 inst.pending_since = None
@@ -321,7 +317,7 @@ class Engine:
         elif status == "firing" and inst.keeping is None:
             if cr.keep_firing_for > 0:
                 inst.keeping = t + cr.keep_firing_for
-                self._schedule((KEEP, inst.fp), inst.keeping)
+                self.timers.schedule((KEEP, inst.fp), inst.keeping)
                 self._dirty.add(inst.fp)
             else:
                 self._resolve(cr, inst, t, event, out)
@@ -353,7 +349,7 @@ class Engine:
         self._dirty.add(inst.fp)
         if cr.resolve:
             out.append(cr.alert(inst, "resolved", "resolved", t, event or inst.last_event))
-        self._schedule((FORGET, inst.fp), t + cr.forget_after)
+        self.timers.schedule((FORGET, inst.fp), t + cr.forget_after)
 
     def _on_timer(self, when: float, key: Hashable, out: list[Alert]) -> None:
         kind, fp = _timer_key(key)
@@ -389,7 +385,7 @@ class Engine:
         if len(counts) < cr.count_n:
             self._set_truth(cr, inst, False, when, None, out)
         else:
-            self._schedule((COUNT, inst.fp), counts[-cr.count_n] + cr.count_within)
+            self.timers.schedule((COUNT, inst.fp), counts[-cr.count_n] + cr.count_within)
 
     # ------------------------------------------------------------------ instances
     def _instance(self, cr: CompiledRule, group: GroupKey) -> Instance | None:
@@ -441,7 +437,7 @@ class Engine:
             return
         inst = self._register(cr, Instance.from_state(cr, rec.fingerprint, rec.state))
         for kind, when in inst.restored_timers(cr, now):
-            self._schedule((kind, inst.fp), when)
+            self.timers.schedule((kind, inst.fp), when)
         entry = self._fast.get(cr.id)
         if entry is not None and inst.group == cr.fixed_group:
             entry.inst = inst
@@ -455,18 +451,12 @@ class Engine:
                 insts = {} if inst is None else {inst.key: inst}
             for inst in insts.values():
                 if inst.status != "firing" and (ABSENT, inst.fp) not in self.timers:
-                    self._schedule((ABSENT, inst.fp), now + cr.absent_for)
+                    self.timers.schedule((ABSENT, inst.fp), now + cr.absent_for)
         elif cr.unchanged_field is not None:
             for inst in self._by_rule.get(cr.id, {}).values():
                 if (inst.status != "firing" and not is_unseen(inst.unchanged)
                         and (UNCHANGED, inst.fp) not in self.timers):
-                    self._schedule((UNCHANGED, inst.fp), now + cr.unchanged_for)
-
-    def _schedule(self, key: tuple[str, str], when: float) -> None:
-        self.timers.schedule(key, when)
-        nxt = self._next
-        if nxt is None or when < nxt:
-            self._next = when
+                    self.timers.schedule((UNCHANGED, inst.fp), now + cr.unchanged_for)
 
     def _rebuild_index(self) -> None:
         self._index = build_index(self._rules.values(), self._index or None)

@@ -34,7 +34,7 @@ from .base import (
     coerce,
 )
 from .kraken_book import DEPTHS, Book, parse_levels
-from .kraken_fast import MarketDecoder
+from .kraken_fast import WIRE_TYPES, MarketDecoder
 
 log = logging.getLogger(__name__)
 
@@ -147,44 +147,26 @@ KIND = SourceKind("kraken", KrakenSettings, EVENTS, "Kraken WebSocket v2 market 
 Fields = dict[str, Any]
 
 
+_FIELDS = {spec.type: dict(spec.fields) for spec in EVENTS}
 # Wire type that needs no coercion per declared type; NoneType (never reached: None
 # values are dropped first) sends the other declared types through `coerce`.
-_FAST_TYPES: dict[str, type] = {"number": float, "str": str, "int": int, "bool": bool}
-_FIELDS = {spec.type: dict(spec.fields) for spec in EVENTS}
-_EXPECT = {spec.type: {name: _FAST_TYPES.get(ftype, type(None))
+_EXPECT = {spec.type: {name: WIRE_TYPES.get(ftype, type(None))
                        for name, ftype in spec.fields.items()} for spec in EVENTS}
 _MARKET_CHANNELS = frozenset({"ticker", "trade", "ohlc"})
 _CHANNELS = ("ticker", "trade", "book", "ohlc")
-_GOOD_SHAPES: dict[tuple[str, ...], tuple[type, ...]] = {}
 _MARKET = MarketDecoder({spec.type: spec for spec in EVENTS if spec.type in _MARKET_CHANNELS})
 
 
 def typed(etype: str, raw: Mapping[str, Any]) -> Fields:
-    """The declared fields of `etype` present in `raw`, coerced to their declared types.
-
-    Hot path: a frame entry whose keys and value types match a shape seen before that
-    needed no coercion and carried only declared keys is copied as it is (C-level
-    tuple/dict work, no per-field Python loop).
-    """
-    shape = (etype, *raw)
-    types = tuple(map(type, raw.values()))
-    if _GOOD_SHAPES.get(shape) == types:
-        # The entry is a fresh dict from the decoder that nobody else holds: no copy.
-        return raw if type(raw) is dict else dict(raw)
+    """The declared fields of `etype` present in `raw`, coerced to their declared types
+    (None values and undeclared keys left out). Well-formed market entries never come
+    here: `kraken_fast` types those in one C pass."""
     expect = _EXPECT[etype]
     fields = _FIELDS[etype]
     out: Fields = {}
-    clean = True
     for name, value in raw.items():
-        if name not in expect or value is None:
-            clean = False
-        elif type(value) is expect[name]:
-            out[name] = value
-        else:
-            clean = False
-            out[name] = coerce(fields[name], value)
-    if clean and len(_GOOD_SHAPES) < 4096:
-        _GOOD_SHAPES[shape] = types
+        if name in expect and value is not None:
+            out[name] = value if type(value) is expect[name] else coerce(fields[name], value)
     return out
 
 
@@ -325,7 +307,8 @@ class KrakenProtocol:
             out = Parsed()
             channel = msg.get("channel")
             if channel in _MARKET_CHANNELS:
-                # The hot path (most frames): ticker, trade and ohlc entries become events.
+                # Ticker, trade and ohlc entries the typed decoder did not take (a null, a
+                # missing field, a value to coerce) become events field by field.
                 data = msg.get("data")
                 if type(data) is not list:
                     raise ValueError(f"{channel} frame without a data list")
@@ -526,12 +509,7 @@ class KrakenSource(WebSocketSource):
         return self.protocol.subscribe()
 
     def parse(self, frame: str | bytes) -> Parsed | Events:
-        # The typed market decoder first, here rather than via protocol.parse: one call
-        # less on every frame of the feed.
-        events = _MARKET.events(frame)
-        if events is not None:
-            return events
-        return self.protocol.parse_general(frame)
+        return self.protocol.parse(frame)
 
     def app_ping(self) -> str | None:
         return self.protocol.ping()

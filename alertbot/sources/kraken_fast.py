@@ -21,7 +21,9 @@ import msgspec
 
 from .base import Events, EventSpec
 
-_WIRE_TYPES: dict[str, Any] = {"number": float, "int": int, "str": str, "bool": bool}
+# The Python type of each declared field type on the wire (the general parser coerces
+# to the same ones).
+WIRE_TYPES: dict[str, type] = {"number": float, "int": int, "str": str, "bool": bool}
 # Fields Kraken leaves out of some frames (older API versions): absent is fine.
 _OPTIONAL = {"ticker": frozenset({"timestamp"})}
 
@@ -31,8 +33,8 @@ def _entry_type(spec: EventSpec) -> Any:
     dict, checking each value's type, turning ints into floats where a number is
     declared and leaving unknown keys out."""
     optional = _OPTIONAL.get(spec.type, frozenset())
-    fields = {name: NotRequired[_WIRE_TYPES[ftype]] if name in optional
-              else _WIRE_TYPES[ftype] for name, ftype in spec.fields.items()}
+    fields = {name: NotRequired[WIRE_TYPES[ftype]] if name in optional
+              else WIRE_TYPES[ftype] for name, ftype in spec.fields.items()}
     return TypedDict(f"{spec.type.title()}Entry", fields)  # type: ignore[operator]
 
 
