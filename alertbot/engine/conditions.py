@@ -69,7 +69,7 @@ class _Builder:
 
         def evaluate(data: Mapping[str, Any], slots: Slots, t: float) -> bool | None:
             v = data.get(name)
-            if v is None:
+            if v is None or v != v:   # missing or NaN: no value to judge, state kept
                 return None
             result: bool | None = True
             for op in ops:  # no short-circuit: stateful operators must see every sample

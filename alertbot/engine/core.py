@@ -38,7 +38,7 @@ from .compiled import (
     is_unseen,
     make_alert,
 )
-from .index import Bucket, FastEntry, Index, bucket_moves, build_index
+from .index import FastEntry, Group, Index, bucket_moves, build_index
 from .rules import Rule
 
 log = logging.getLogger(__name__)
@@ -96,15 +96,9 @@ class Engine:
             except TypeError:  # an unhashable field value matches no where-value
                 group = None
             if group is not None:
-                for bucket in group.buckets:
-                    self._eval_bucket(bucket, event, out)
-                for cr in group.slow:
-                    self._eval_rule(cr, event, out)
-        rest = ti.rest
-        for bucket in rest.buckets:
-            self._eval_bucket(bucket, event, out)
-        for cr in rest.slow:
-            self._eval_rule(cr, event, out)
+                self._eval_group(group, event, out)
+        if ti.rest_used:
+            self._eval_group(ti.rest, event, out)
         return out
 
     def advance(self, now: float) -> list[Alert]:
@@ -169,15 +163,19 @@ class Engine:
         self._deleted.clear()
 
     # ------------------------------------------------------------------ evaluation
-    def _eval_bucket(self, b: Bucket, event: Event, out: list[Alert]) -> None:
-        moves = bucket_moves(b, event.data.get(b.field))
-        if moves:
-            v, t = b.prev, event.time
-            for e, truth in moves:
-                inst = e.inst or self._fast_instance(e)
-                inst.last_event = event
-                inst.last_value = v
-                self._set_truth(e.rule, inst, truth, t, event, out)
+    def _eval_group(self, group: Group, event: Event, out: list[Alert]) -> None:
+        data = event.data
+        for b in group.buckets:
+            moves = bucket_moves(b, data.get(b.field))
+            if moves:
+                v, t = b.prev, event.time
+                for e, truth in moves:
+                    inst = e.inst or self._fast_instance(e)
+                    inst.last_event = event
+                    inst.last_value = v
+                    self._set_truth(e.rule, inst, truth, t, event, out)
+        for cr in group.slow:
+            self._eval_rule(cr, event, out)
 
     def _fast_instance(self, e: FastEntry) -> Instance:
         assert e.rule.fixed_group is not None

@@ -34,7 +34,7 @@ class FastEntry:
 class Bucket:
     """Sorted thresholds of one field within one where-group."""
 
-    __slots__ = ("entries", "field", "full", "keys", "prev")
+    __slots__ = ("entries", "field", "full", "gap_hi", "gap_lo", "keys", "prev")
 
     def __init__(self, field: str, entries: list[FastEntry], prev: Any = None) -> None:
         self.field = field
@@ -44,6 +44,18 @@ class Bucket:
         self.prev = prev
         # evaluate every entry on the next sample (first sample, or after a reload)
         self.full = True
+        # The open interval between the thresholds around `prev` (empty until known): a
+        # sample inside it crossed nothing, which is what most samples of a feed do.
+        self.gap_lo, self.gap_hi = _INF, -_INF
+
+    def _set_gap(self, v: Any) -> None:
+        keys = self.keys
+        k = bisect_left(keys, v)
+        if k < len(keys) and keys[k] == v:   # on a threshold: no gap, bisect next time
+            self.gap_lo, self.gap_hi = _INF, -_INF
+        else:
+            self.gap_lo = keys[k - 1] if k else -_INF
+            self.gap_hi = keys[k] if k < len(keys) else _INF
 
 
 class Group:
@@ -57,12 +69,13 @@ class Group:
 class TypeIndex:
     """Rules of one (source, event type)."""
 
-    __slots__ = ("by_value", "key", "rest")
+    __slots__ = ("by_value", "key", "rest", "rest_used")
 
     def __init__(self, key: str | None) -> None:
         self.key = key
         self.by_value: dict[Any, Group] = {}
         self.rest = Group()
+        self.rest_used = False   # any rule in `rest` (set once the index is built)
 
 
 Index = dict[tuple[str, str], TypeIndex]
@@ -74,8 +87,12 @@ def bucket_moves(b: Bucket, v: Any) -> Moves | None:
     the move from the previous value crossed (or every entry on a full evaluation)."""
     prev = b.prev
     try:
+        if b.gap_lo < v < b.gap_hi:   # no threshold between prev and v (NaN: never)
+            b.prev = v
+            return None
         if v == prev or v - 0 != v:  # unchanged, NaN, or (TypeError) not a number
             return None
+        b._set_gap(v)
         if b.full:
             b.full = False
             b.prev = v
@@ -143,6 +160,7 @@ def _type_index(rules: list[CompiledRule], old: TypeIndex | None) -> TypeIndex:
     for (value, field), entries in fast.items():
         group = ti.rest if value is _REST else ti.by_value.setdefault(value, Group())
         group.buckets.append(Bucket(field, entries, _old_prev(old, value, field)))
+    ti.rest_used = bool(ti.rest.buckets or ti.rest.slow)
     return ti
 
 
@@ -156,6 +174,9 @@ def _old_prev(old: TypeIndex | None, value: Any, field: str) -> Any:
         if b.field == field:
             return b.prev
     return None
+
+
+_INF = float("inf")
 
 
 class _Rest:

@@ -45,19 +45,22 @@ class MarketDecoder:
         frames: list[Any] = []
         for channel, spec in specs.items():
             entries: Any = list[_entry_type(spec)]  # type: ignore[misc]
+            # `event` is a class attribute (not a field): the event type to read back.
             frames.append(msgspec.defstruct(f"{channel.title()}Frame", [("data", entries)],
-                                            tag_field="channel", tag=channel))
-        self._channel = {frame: channel for frame, channel in zip(frames, specs, strict=True)}
+                                            tag_field="channel", tag=channel,
+                                            namespace={"event": channel}))
         union: Any = frames[0]
         for frame in frames[1:]:
             union = union | frame
-        self._decoder = msgspec.json.Decoder(union)
+        self._decode = msgspec.json.Decoder(union).decode
 
     def events(self, frame: str | bytes) -> Events | None:
         """The frame's events, or None: not a well-formed frame of these channels."""
         try:
-            msg = self._decoder.decode(frame)
+            msg = self._decode(frame)
         except msgspec.DecodeError:  # ValidationError included
             return None
-        channel = self._channel[type(msg)]
-        return [(channel, entry) for entry in msg.data]
+        data = msg.data
+        if len(data) == 1:   # nearly every update: no comprehension to set up
+            return [(msg.event, data[0])]
+        return [(msg.event, entry) for entry in data]

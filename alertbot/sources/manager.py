@@ -69,11 +69,14 @@ class SourceManager:
         for name, settings in config.sources.items():
             self._build(name, settings)
 
+    def _context(self, name: str) -> EventContext:
+        return EventContext(name, clock=self.clock, metrics=self.metrics, store=self.store,
+                            emit=self._emit)
+
     def _build(self, name: str, settings: ConnectionSettings) -> None:
         if settings.kind in INTERNAL_KINDS:
             return
-        ctx = EventContext(name, clock=self.clock, metrics=self.metrics, store=self.store,
-                           emit=self._emit)
+        ctx = self._context(name)
         spec = self._classes.get(settings.kind)
         try:
             if spec is None:
@@ -102,9 +105,8 @@ class SourceManager:
         runner = self.runners.get(name)
         if runner is None:
             if name in self.missing:
-                EventContext(name, clock=self.clock, metrics=self.metrics, store=self.store,
-                             emit=self._emit).error("config", "source cannot run: "
-                                                    + self.missing[name])
+                self._context(name).error("config",
+                                          "source cannot run: " + self.missing[name])
             return
         if prepare is not None:
             prepare(runner.source)
@@ -125,8 +127,7 @@ class SourceManager:
         for runner in self.runners.values():
             runner.attach_scheduler(self._scheduler)
         for name, why in self.missing.items():
-            EventContext(name, clock=self.clock, metrics=self.metrics, store=self.store,
-                         emit=self._emit).error("config", f"source cannot run: {why}")
+            self._context(name).error("config", f"source cannot run: {why}")
         self._tasks = {n: asyncio.create_task(self._keep(r), name=f"source:{n}")
                        for n, r in self.runners.items()}
         try:

@@ -14,9 +14,15 @@ OPS = ("above", "below", "crosses_above", "crosses_below")
 values = st.integers(min_value=0, max_value=20)
 steps = st.lists(st.tuples(st.integers(min_value=0, max_value=30), values),
                  min_size=1, max_size=40)
+# Samples as a feed sends them: on a level, between levels, and now and then not a
+# number at all (missing, text, NaN), which must change nothing on either path.
+samples = st.one_of(values, values.map(lambda v: v + 0.5), st.sampled_from(
+    [None, "n/a", float("nan"), float("inf")]))
+sample_steps = st.lists(st.tuples(st.integers(min_value=0, max_value=30), samples),
+                        min_size=1, max_size=60)
 
 
-def _run(h: Harness, seq: list[tuple[int, int]], symbol: str = "A") -> list[Alert]:
+def _run(h: Harness, seq: list[tuple[int, Any]], symbol: str = "A") -> list[Alert]:
     out: list[Alert] = []
     t = 0.0
     for gap, v in seq:
@@ -79,9 +85,9 @@ def test_lifecycle_invariants_timer_rules(seq: list[tuple[int, bool]], kind: str
 
 @settings(max_examples=200, deadline=None)
 @given(op=st.sampled_from(OPS), levels=st.lists(values, min_size=1, max_size=5),
-       seq=steps, for_=st.sampled_from([0, 0, 15]), grouped=st.booleans())
+       seq=sample_steps, for_=st.sampled_from([0, 0, 15]), grouped=st.booleans())
 def test_indexed_path_matches_general_path(op: str, levels: list[int],
-                                           seq: list[tuple[int, int]], for_: int,
+                                           seq: list[tuple[int, Any]], for_: int,
                                            grouped: bool) -> None:
     """Sorted-array threshold rules emit exactly what the general evaluator emits."""
     def rules(wrap: bool) -> list[Any]:

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from alertbot.clock import SystemClock
 from alertbot.errors import SourceError
@@ -390,3 +392,37 @@ async def test_on_connect_failures_count_as_failed_attempts(
         assert "topic unknown" in str(ctx.of_type("source_error")[0].data["message"])
         assert ctx.states() == ["disconnected"] and runner.failures >= 1
         assert source.connects >= 2
+
+
+async def test_stopping_during_a_flood_closes_cleanly_at_once() -> None:
+    """A runner stopped while its peer floods it completes the close handshake at once:
+    frames still arriving are discarded, so the peer's close frame is read instead of
+    waiting out close_timeout (3 s here, 10 s by default) behind a paused reader."""
+    seen: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    frame = json.dumps({"type": "tick", "name": "a", "value": 1, "pad": "x" * 4000})
+    peers: list[ServerConnection] = []
+
+    async def flood(ws: ServerConnection) -> None:
+        peers.append(ws)
+        try:
+            while True:
+                await ws.send(frame)
+        except ConnectionClosed as exc:
+            seen.set_result(exc.rcvd)   # the close frame the client sent, if any
+
+    async with serve(flood, "127.0.0.1", 0, ping_interval=None, compression=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        ctx = RecordingContext("ex", clock=SleepLog())
+        runner = SourceRunner(ExampleSource("ex", settings(f"ws://127.0.0.1:{port}",
+                                                           pong_timeout=3), ctx))
+        task = asyncio.create_task(runner.run())
+        try:
+            await ctx.wait_for(lambda: len(ctx.of_type("tick")) >= 100)
+            task.cancel()
+            async with asyncio.timeout(1.5):
+                await asyncio.gather(task, return_exceptions=True)
+                close = await seen
+        finally:
+            for peer in peers:   # a failed run must not hang the server's shutdown
+                peer.transport.abort()
+    assert close is not None and close.code == 1000   # a clean close, not an abort
