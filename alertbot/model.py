@@ -12,11 +12,13 @@ import enum
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
+
+import msgspec
 
 Status = Literal["firing", "resolved"]
 Reason = Literal["first", "repeat", "resolved", "event"]
@@ -93,18 +95,19 @@ def dumps(obj: Any) -> str:
 # ---------------------------------------------------------------------------- event
 
 
-@dataclass(slots=True)
-class Event:
+class Event(msgspec.Struct):
     """Something a source observed. `data` holds typed fields declared by the source.
 
-    Treated as immutable everywhere, but not a frozen dataclass: one is built per frame
-    on the hot path, and a frozen one costs three times as much to build.
+    Treated as immutable everywhere, but neither frozen nor a dataclass: one is built
+    per frame on the hot path, and a msgspec Struct (slots, equality and repr like a
+    dataclass) is built in C at half the cost of a slots dataclass, a third of a frozen
+    one.
     """
 
     source: str
     type: str
     time: float
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = {}
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "type": self.type, "time": format_time(self.time),
