@@ -1,9 +1,10 @@
 """The event pump: the one task that feeds the engine, in arrival order, in batches.
 
-Sources (and alertbot itself) `put()` events from any task; the pump drains the queue
-in batches through `Runtime.feed`, fires due timers between batches and when idle, and
-calls `Runtime.flush()` once per batch so engine state is written after the outbox rows
-of that batch (DESIGN §4: writes batched per tick). It records when it last went round
+Sources (and alertbot itself) `put()` events from any task; each turn the pump drains
+the queue in batches through `Runtime.feed_many` (everything queued, unless that takes
+longer than TURN), fires due timers between batches and when idle, and calls
+`Runtime.flush()` once per batch so engine state is written after the outbox rows of
+that batch (DESIGN §4: writes batched per tick). It records when it last went round
 (`beat`, for `/healthz`), counts events per source and type, and times a sample of
 evaluations for the latency histogram (timing every event would cost more than the
 evaluation itself). A bug while evaluating one event is logged and that event skipped;
@@ -29,7 +30,8 @@ from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-BATCH = 512
+BATCH = 512           # events per store transaction
+TURN = 0.02           # a turn evaluates batches until the queue is empty or this passed
 IDLE_BEAT = 5.0        # an idle pump still goes round this often, so liveness stays true
 SAMPLE_EVERY = 32      # one evaluation in this many is timed for the histogram
 _SOURCE_TYPE = operator.attrgetter("source", "type")
@@ -74,8 +76,8 @@ class EventPump:
         try:
             while not self._stopping:
                 if self._queue:
-                    self._batch()
-                    await asyncio.sleep(0)  # let sources and delivery run between batches
+                    self._turn()
+                    await asyncio.sleep(0)  # let sources and delivery run between turns
                     continue
                 self._idle.set()
                 await self._wait()
@@ -133,6 +135,16 @@ class EventPump:
             self.runtime.flush()
         except Exception:
             log.exception("firing timers failed")
+
+    def _turn(self) -> None:
+        # Everything queued, not one batch: a source reading a chunk of short frames
+        # queues more than a batch per loop iteration, and one batch per turn let the
+        # queue grow without bound (15k events behind a busy feed). TURN bounds how long
+        # the other tasks wait when the queue really is long.
+        ends = time.monotonic() + TURN
+        self._batch()
+        while self._queue and time.monotonic() < ends:
+            self._batch()
 
     def _batch(self) -> None:
         with self._transaction():
