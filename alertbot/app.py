@@ -53,6 +53,7 @@ from .watchdog import (
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL = 3600.0
+CHECKPOINT_INTERVAL = 2.0   # WAL → database, off the event loop (SQLiteStore.checkpoint)
 
 
 @dataclass
@@ -79,7 +80,7 @@ class Service:
         config = loaded.config
         state_dir = opts.state_dir or (loaded.base_dir / config.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.store = SQLiteStore(state_dir / DB_NAME)
+        self.store = SQLiteStore(state_dir / DB_NAME, auto_checkpoint=False)
         self_name = next((n for n, s in config.sources.items() if s.kind == SELF_KIND), None)
         self.watch = SelfWatch(name=self_name, clock=self.clock, put=self._put,
                                self_rules=self._self_rules(loaded))
@@ -109,6 +110,7 @@ class Service:
         self.stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._worker_task: asyncio.Task[None] | None = None
+        self._checkpointing: asyncio.Future[int] | None = None
         self._reloader: Any = None
 
     # -- wiring helpers ----------------------------------------------------------------
@@ -221,7 +223,8 @@ class Service:
 
     def _start_jobs(self) -> None:
         config = self.loaded.config
-        jobs = [self._job(PRUNE_INTERVAL, self.prune, "prune")]
+        jobs = [self._job(PRUNE_INTERVAL, self.prune, "prune"),
+                self._job(CHECKPOINT_INTERVAL, self.checkpoint, "checkpoint")]
         if self.watch.name is not None:
             jobs.append(self._job(BACKLOG_INTERVAL, self.backlog, "backlog"))
         if config.heartbeat_url:
@@ -252,6 +255,12 @@ class Service:
             name: float(getattr(retention, name)) for name in type(retention).model_fields})
         if removed:
             log.info("retention: pruned %d old rows", removed)
+
+    async def checkpoint(self) -> None:
+        # Shielded and remembered: stop() cancels the job but waits for a checkpoint
+        # already running in its thread before it closes the store under it.
+        self._checkpointing = asyncio.ensure_future(asyncio.to_thread(self.store.checkpoint))
+        await asyncio.shield(self._checkpointing)
 
     async def backlog(self) -> None:
         await self.watch.check_backlog(self.store, self.loaded.config.notifiers)
@@ -291,6 +300,8 @@ class Service:
         await self.http.aclose()
         if self.ops is not None:
             await self.ops.close()
+        if self._checkpointing is not None:
+            await asyncio.gather(self._checkpointing, return_exceptions=True)
         self.store.close()
 
     async def run_until(self, stop: asyncio.Event) -> int:

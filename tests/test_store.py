@@ -184,3 +184,31 @@ def test_outbox_bodies_round_trip_what_orjson_cannot_encode(tmp_path: Path) -> N
     (row,) = SQLiteStore(tmp_path / "a.db").outbox_due(T0)  # ...others are decoded
     assert row.notification.alert.event is not None
     assert row.notification.alert.event.data == {"amount_raw": 2**100, "amount": "1.50"}
+
+
+def test_without_auto_checkpoint_commits_leave_the_wal_to_checkpoint(tmp_path: Path) -> None:
+    """The service's store never checkpoints inside a commit (SQLite would, every 1,000
+    WAL pages: a few ms of the event loop); `checkpoint()` copies the WAL into the
+    database on its own connection, and the data is all there."""
+    path = tmp_path / "state.db"
+    s = SQLiteStore(path, auto_checkpoint=False)
+    empty = path.stat().st_size
+    for i in range(1500):   # one commit each: well past SQLite's 1,000-page threshold
+        s.kv_put("ns", f"k{i}", {"i": i})
+    assert path.stat().st_size == empty   # everything still in the WAL only
+    assert s.checkpoint() > 1000
+    assert path.stat().st_size > empty
+    assert s.kv_get("ns", "k1499") == {"i": 1499}
+    s.close()
+    assert SQLiteStore(path).kv_get("ns", "k0") == {"i": 0}
+
+
+def test_by_default_sqlite_checkpoints_as_it_goes(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    s = SQLiteStore(path)
+    empty = path.stat().st_size
+    for i in range(1500):
+        s.kv_put("ns", f"k{i}", {"i": i})
+    assert path.stat().st_size > empty
+    assert SQLiteStore(":memory:").checkpoint() == 0
+    s.close()

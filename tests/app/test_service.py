@@ -70,3 +70,18 @@ async def test_ops_endpoints_while_a_source_is_down(tmp_path: Path) -> None:
     names = {f.name for f in text_string_to_metric_families(metrics.text)}
     assert {"alertbot_source_connect_attempts", "alertbot_source_connected",
             "alertbot_alerts_firing", "alertbot_events"} <= names
+
+
+async def test_the_state_database_is_checkpointed_off_the_event_loop(tmp_path: Path) -> None:
+    """The service's own connection never checkpoints inside a commit; its checkpoint
+    job copies the WAL into the database from a thread."""
+    path = write_config(tmp_path, {"sources": {}, "notifiers": {}}, "rules: []\n")
+    async with running(path, listen="") as service:
+        db = service.store._db
+        assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        for i in range(300):
+            service.store.kv_put("ns", f"k{i}", {"i": i})
+        state = tmp_path / "state" / "alertbot.db"
+        before = state.stat().st_size
+        await service.checkpoint()
+        assert state.stat().st_size > before
