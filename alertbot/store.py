@@ -421,17 +421,29 @@ class SQLiteStore:
                     "updated_at < ?", (time.time() - retention["emitted"],)).rowcount
         return removed
 
+    # WAL pages past which a checkpoint also truncates the WAL (64 MB of 4 KiB pages).
+    WAL_LIMIT = 16_384
+
     def checkpoint(self) -> int:
         """Copy the WAL into the database on a connection of its own, without waiting
         for readers or writers (PASSIVE), so it may run in a thread while the event
-        loop commits; returns the WAL pages copied. Not concurrently with itself."""
+        loop commits; returns the WAL pages copied. Not concurrently with itself.
+
+        The WAL starts over once a checkpoint has copied all of it before the next
+        write; under writes so constant that this never happens it would only grow, so
+        past WAL_LIMIT pages the checkpoint truncates it (TRUNCATE: writers wait for it
+        to finish, rare enough to be worth a bounded file)."""
         if self.path == ":memory:":
             return 0
         if self._checkpointer is None:
             self._checkpointer = sqlite3.connect(self.path, isolation_level=None,
                                                  check_same_thread=False)
-        row = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return int(row[2]) if row is not None and row[2] > 0 else 0
+            self._checkpointer.execute("PRAGMA busy_timeout=5000")
+        db = self._checkpointer
+        _, log, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if log > self.WAL_LIMIT:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return max(0, int(copied))
 
     def close(self) -> None:
         if self._checkpointer is not None:

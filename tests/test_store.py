@@ -212,3 +212,22 @@ def test_by_default_sqlite_checkpoints_as_it_goes(tmp_path: Path) -> None:
     assert path.stat().st_size > empty
     assert SQLiteStore(":memory:").checkpoint() == 0
     s.close()
+
+
+def test_a_wal_past_its_limit_is_truncated_by_the_checkpoint(tmp_path: Path) -> None:
+    """Constant writes may never let the WAL start over; past WAL_LIMIT pages the
+    checkpoint truncates it, so the file stays bounded."""
+    path = tmp_path / "state.db"
+    s = SQLiteStore(path, auto_checkpoint=False)
+    s.WAL_LIMIT = 200
+    wal = tmp_path / "state.db-wal"
+    for i in range(40):   # ~2 WAL pages per commit
+        s.kv_put("ns", f"k{i}", {"i": i})
+    s.checkpoint()
+    assert wal.stat().st_size > 0          # under the limit: the WAL file is kept
+    for i in range(300):
+        s.kv_put("ns", f"k{i}", {"i": i})
+    s.checkpoint()
+    assert wal.stat().st_size == 0         # past it: truncated
+    assert s.kv_get("ns", "k299") == {"i": 299}
+    s.close()
