@@ -166,7 +166,14 @@ class Engine:
     def _eval_group(self, group: Group, event: Event, out: list[Alert]) -> None:
         data = event.data
         for b in group.buckets:
-            moves = bucket_moves(b, data.get(b.field))
+            v: Any = data.get(b.field)
+            try:
+                if b.gap_lo < v < b.gap_hi:   # still between the same two thresholds
+                    b.prev = v
+                    continue
+            except TypeError:   # not a number: not a sample
+                continue
+            moves = bucket_moves(b, v)
             if moves:
                 v, t = b.prev, event.time
                 for e, truth in moves:

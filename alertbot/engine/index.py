@@ -84,12 +84,11 @@ Moves = list[tuple[FastEntry, bool]]
 
 def bucket_moves(b: Bucket, v: Any) -> Moves | None:
     """Record sample `v` in the bucket; return (entry, new truth) for each threshold
-    the move from the previous value crossed (or every entry on a full evaluation)."""
+    the move from the previous value crossed (or every entry on a full evaluation).
+    The caller has already seen that `v` is not inside the bucket's gap (a sample
+    there crossed nothing and only becomes `prev`)."""
     prev = b.prev
     try:
-        if b.gap_lo < v < b.gap_hi:   # no threshold between prev and v (NaN: never)
-            b.prev = v
-            return None
         if v == prev or v - 0 != v:  # unchanged, NaN, or (TypeError) not a number
             return None
         b._set_gap(v)
