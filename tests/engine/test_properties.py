@@ -14,8 +14,8 @@ OPS = ("above", "below", "crosses_above", "crosses_below")
 values = st.integers(min_value=0, max_value=20)
 steps = st.lists(st.tuples(st.integers(min_value=0, max_value=30), values),
                  min_size=1, max_size=40)
-# Samples as a feed sends them: on a level, between levels, and now and then not a
-# number at all (missing, text, NaN), which must change nothing on either path.
+# Samples as a feed sends them: on a level, between levels, infinite, and now and then
+# not a number at all (missing, text, NaN), which must change nothing on either path.
 samples = st.one_of(values, values.map(lambda v: v + 0.5), st.sampled_from(
     [None, "n/a", float("nan"), float("inf")]))
 sample_steps = st.lists(st.tuples(st.integers(min_value=0, max_value=30), samples),
