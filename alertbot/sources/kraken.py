@@ -504,8 +504,6 @@ class KrakenSource(WebSocketSource):
     def __init__(self, name: str, settings: KrakenSettings, ctx: SourceContext) -> None:
         super().__init__(name, settings, ctx)
         self.protocol = KrakenProtocol(settings, name=name, metrics=ctx.metrics)
-        # The runner calls parse() once per frame: the protocol's, without a hop here.
-        self.parse = self.protocol.parse  # type: ignore[method-assign]
 
     def subscribe(self) -> list[str]:
         return self.protocol.subscribe()
